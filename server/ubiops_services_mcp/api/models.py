@@ -66,10 +66,18 @@ class HealthCheck(BaseModel):
 
 
 class _ServiceFields(BaseModel):
-    """Fields that create and update share; every one optional here."""
+    """Every field of a service, each optional: the shape of an update, and the base of a create."""
 
     model_config = _REQUEST
 
+    name: ServiceName | MISSING = Field(default=MISSING, description="New name: renames the service.")
+    deployment: Annotated[StrictStr, Field(min_length=1)] | MISSING = Field(
+        default=MISSING, description="Deployment to route to."
+    )
+    version: Annotated[StrictStr, Field(min_length=1)] | MISSING | None = Field(
+        default=MISSING, description="Deployment version; null to follow the deployment's default version."
+    )
+    port: Port | MISSING = Field(default=MISSING, description="Port (1-65535) the instances listen on.")
     description: Text | MISSING = Field(default=MISSING, description="Free text, at most 400 characters.")
     labels: Labels | MISSING = Field(
         default=MISSING, description='Key/value labels as an object of strings, e.g. {"team": "ml"}.'
@@ -115,27 +123,23 @@ class _ServiceFields(BaseModel):
 class ServiceCreate(_ServiceFields):
     """A new service: an HTTPS endpoint in front of one port of a deployment version's instances."""
 
-    name: ServiceName = Field(description="Unique name of the service in the project, 1-64 characters.")
-    deployment: Annotated[StrictStr, Field(min_length=1)] = Field(
+    # Create requires what update leaves optional; the narrower types are intended.
+    name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+        description="Unique name of the service in the project, 1-64 characters."
+    )
+    deployment: Annotated[StrictStr, Field(min_length=1)] = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
         description="Name of the deployment whose instances serve the requests."
     )
-    version: Annotated[StrictStr, Field(min_length=1)] | MISSING = Field(
+    version: Annotated[StrictStr, Field(min_length=1)] | MISSING = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
         default=MISSING, description="Deployment version; leave out to follow the deployment's default version."
     )
-    port: Port = Field(description="Port (1-65535) the instances listen on, e.g. 8080.")
+    port: Port = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+        description="Port (1-65535) the instances listen on, e.g. 8080."
+    )
 
 
 class ServiceUpdate(_ServiceFields):
     """The fields to change; every field left out keeps its current value."""
-
-    name: ServiceName | MISSING = Field(default=MISSING, description="New name: renames the service.")
-    deployment: Annotated[StrictStr, Field(min_length=1)] | MISSING = Field(
-        default=MISSING, description="Deployment to route to."
-    )
-    version: Annotated[StrictStr, Field(min_length=1)] | None | MISSING = Field(
-        default=MISSING, description="Deployment version; null to follow the deployment's default version."
-    )
-    port: Port | MISSING = Field(default=MISSING, description="Port (1-65535) the instances listen on.")
 
 
 class ServiceList(BaseModel):
@@ -143,30 +147,26 @@ class ServiceList(BaseModel):
 
     model_config = _RESPONSE
 
-    id: str = Field(description="UUID of the service.")
-    name: str = Field(description="Name of the service.")
-    deployment: str | None = Field(default=None, description="Deployment of the service.")
-    version: str | None = Field(default=None, description="Version; null means the deployment's default.")
-    port: int | None = Field(default=None, description="Port of the instances that is exposed.")
-    time_created: str | None = Field(default=None, description="When the service was created (ISO 8601).")
-    time_updated: str | None = Field(default=None, description="When the service was last updated (ISO 8601).")
-    labels: dict[str, str] | None = Field(default=None, description="Key/value labels.")
-    authentication_required: bool | None = Field(default=None, description="Whether callers must authenticate.")
+    id: str
+    name: str
+    deployment: str | None = None
+    version: str | None = Field(default=None, description="null: the deployment's default version.")
+    port: int | None = None
+    time_created: str | None = None
+    time_updated: str | None = None
+    labels: dict[str, str] | None = None
+    authentication_required: bool | None = None
 
 
 class ServiceDetail(ServiceList):
     """A service in full, as create, get and update return it."""
 
-    description: str | None = Field(default=None, description="Description of the service.")
-    authentication_method_token_enabled: bool | None = Field(
-        default=None, description="Whether token authentication is enabled."
-    )
-    request_logging_excluded_paths: str | None = Field(default=None, description="Regex of paths not logged.")
-    request_logging_excluded_extensions: list[str] | None = Field(
-        default=None, description="File extensions not logged."
-    )
-    health_check: dict[str, Any] | None = Field(default=None, description="Health check details.")
-    rate_limit_token: int | None = Field(default=None, description="Rate limit per authentication token.")
+    description: str | None = None
+    authentication_method_token_enabled: bool | None = None
+    request_logging_excluded_paths: str | None = None
+    request_logging_excluded_extensions: list[str] | None = None
+    health_check: dict[str, Any] | None = None
+    rate_limit_token: int | None = None
     endpoint: str | None = Field(default=None, description="HTTPS URL of the service.")
 
 
@@ -175,9 +175,9 @@ class ServiceStatus(BaseModel):
 
     model_config = _RESPONSE
 
-    id: str | None = Field(default=None, description="UUID of the service.")
-    ready: bool | None = Field(default=None, description="Whether the service accepts requests.")
-    instances_ready: int | None = Field(default=None, description="Number of instances ready to serve.")
+    id: str | None = None
+    ready: bool | None = None
+    instances_ready: int | None = None
 
 
 class ApiStatus(BaseModel):
@@ -185,7 +185,7 @@ class ApiStatus(BaseModel):
 
     model_config = _RESPONSE
 
-    status: str = Field(description="'ok' when the API is healthy.")
+    status: str
 
 
 # Fields of ServiceDetail that ServiceCreate accepts: the shape a deleted service is re-created from.

@@ -1,0 +1,291 @@
+"""Async client of the UbiOps Services API over one shared httpx.AsyncClient (no MCP here)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import anyio
+import httpx
+from pydantic import SecretStr, TypeAdapter, ValidationError
+
+from .. import __version__
+from . import errors
+from .errors import ApiError, Target
+from .models import ApiStatus, ServiceCreate, ServiceDetail, ServiceList, ServiceStatus, ServiceUpdate
+from .retry import RetryPolicy, retry_after_s
+
+DEFAULT_HOST: Final = "https://api.ubiops.com/v2.1"
+USER_AGENT: Final = f"ubiops-services-mcp/{__version__} (+https://pypi.org/project/ubiops-services-mcp)"
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+_SERVICE_LIST = TypeAdapter(list[ServiceList])
+_M = TypeVar("_M", ServiceDetail, ServiceStatus, ApiStatus)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Where the API is and how to talk to it; frozen so nothing changes it mid-flight."""
+
+    host: str = DEFAULT_HOST
+    token: SecretStr | None = None
+    timeout_s: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def base_url(self) -> str:
+        return self.host.rstrip("/") + "/"
+
+
+class TokenAuth(httpx.Auth):
+    """`Authorization: Token <token>`; a value that already holds a scheme is sent as it is."""
+
+    def __init__(self, token: SecretStr) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        value = self._token.get_secret_value().strip()
+        request.headers["Authorization"] = value if " " in value else f"Token {value}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "TokenAuth(token=**********)"
+
+
+def build_http_client(config: ApiConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The one AsyncClient of the process: pooled connections, our headers, our timeouts."""
+    return httpx.AsyncClient(
+        base_url=config.base_url,
+        auth=TokenAuth(config.token) if config.token is not None else None,
+        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        timeout=httpx.Timeout(config.timeout_s, connect=min(config.timeout_s, 10.0)),
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def segment(value: str) -> str:
+    """One path segment, percent-encoded with nothing kept safe (dots too, so '..' stays a name)."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
+def services_path(project: str, service: str | None = None, *rest: str) -> str:
+    parts = ["projects", segment(project), "services"]
+    if service is not None:
+        parts.append(segment(service))
+    return "/".join([*parts, *rest])
+
+
+@dataclass(frozen=True)
+class Created:
+    """A create's result; `settled` says it was confirmed by a GET after an unknown outcome."""
+
+    service: ServiceDetail
+    settled: bool = False
+
+
+class ServicesApi:
+    """The five documented operations, the status endpoints, and bounded retries."""
+
+    def __init__(self, http: httpx.AsyncClient, retry: RetryPolicy | None = None) -> None:
+        self._http = http
+        self._retry = retry or RetryPolicy()
+
+    async def create(self, project: str, data: ServiceCreate) -> Created:
+        """POST once; if the outcome is unknown, settle it with a GET instead of posting again."""
+        target = Target("create", project, data.name)
+        body = data.to_body()
+        try:
+            response = await self._send("POST", services_path(project), target, json_body=body, idempotent=False)
+        except errors.OutcomeUnknown as unknown:
+            return Created(await self._settle_create(project, body, unknown), settled=True)
+        return Created(_parse(response, ServiceDetail, target))
+
+    async def get(self, project: str, service: str) -> ServiceDetail:
+        target = Target("get", project, service)
+        return _parse(await self._send("GET", services_path(project, service), target), ServiceDetail, target)
+
+    async def list(
+        self, project: str, labels: str | None = None, deployment_version_ids: str | None = None
+    ) -> list[ServiceList]:
+        target = Target("list", project)
+        params = {"labels": labels, "deployment_version_ids": deployment_version_ids}
+        query = {key: value for key, value in params.items() if value is not None}
+        response = await self._send("GET", services_path(project), target, params=query)
+        return _parse_list(response, target)
+
+    async def update(self, project: str, service: str, data: ServiceUpdate) -> ServiceDetail:
+        target = Target("update", project, service)
+        path = services_path(project, service)
+        response = await self._send("PATCH", path, target, json_body=data.to_body())
+        return _parse(response, ServiceDetail, target)
+
+    async def delete(self, project: str, service: str) -> None:
+        await self._send("DELETE", services_path(project, service), Target("delete", project, service))
+
+    async def status(self, project: str, service: str) -> ServiceStatus:
+        target = Target("status", project, service)
+        response = await self._send("GET", services_path(project, service, "status"), target)
+        return _parse(response, ServiceStatus, target)
+
+    async def api_status(self) -> ApiStatus:
+        target = Target("api_status", "")
+        return _parse(await self._send("GET", "status", target), ApiStatus, target)
+
+    async def _settle_create(self, project: str, body: dict[str, Any], unknown: errors.OutcomeUnknown) -> ServiceDetail:
+        name = str(body["name"])
+        try:
+            found = await self.get(project, name)
+        except errors.NotFound:
+            raise errors.OutcomeUnknown(
+                "The create request got no answer and the service does not exist now: it was not created. "
+                "It is safe to call services_create again.",
+                target=unknown.target,
+                attempts=unknown.attempts,
+            ) from None
+        if not _matches(found, body):
+            raise errors.OutcomeUnknown(
+                f"The create request got no answer; a service {name!r} exists now but differs from the request. "
+                "Compare it with services_get before doing anything else.",
+                target=unknown.target,
+                attempts=unknown.attempts,
+            )
+        return found
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        target: Target,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """One logical request: retried within the policy's bounds when that is safe."""
+        policy = self._retry
+        deadline = time.monotonic() + policy.total_s
+        attempt = 0
+        while True:
+            attempt += 1
+            error = await self._attempt(method, path, target, params, json_body, idempotent, deadline)
+            if isinstance(error, httpx.Response):
+                return error
+            error.attempts = attempt
+            delay = policy.delay(attempt, error.retry_after_s)
+            retry = _may_retry(error, idempotent) and attempt < policy.max_attempts
+            if not retry or time.monotonic() + delay >= deadline:
+                raise error
+            await anyio.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        target: Target,
+        params: dict[str, str] | None,
+        json_body: dict[str, Any] | None,
+        idempotent: bool,
+        deadline: float,
+    ) -> httpx.Response | ApiError:
+        """One HTTP exchange; returns the successful response or the error it became."""
+        content = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        request = self._http.build_request(method, path, params=params, content=content, headers=headers)
+        try:
+            with anyio.fail_after(max(deadline - time.monotonic(), 0.001)):
+                response = await self._http.send(request, stream=True)
+                try:
+                    await _read_capped(response)
+                finally:
+                    await response.aclose()
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return errors.Unreachable(f"Could not connect to the API: {type(exc).__name__}", target=target)
+        except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
+            if not idempotent:
+                return errors.OutcomeUnknown(
+                    f"The request was sent but no answer came ({type(exc).__name__}).", target=target
+                )
+            if isinstance(exc, httpx.TimeoutException | TimeoutError):
+                return errors.TimedOut("The API did not answer in time.", target=target)
+            return errors.Unreachable(f"The connection failed: {type(exc).__name__}", target=target)
+        except _BodyTooLarge:
+            return errors.InvalidResponse("The API's answer was larger than the limit.", target=target)
+        if response.is_success:
+            return response
+        return errors.from_response(response, target, retry_after_s(response))
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: httpx.Response) -> None:
+    """Read the body, refusing one past MAX_BODY_BYTES so a runaway answer cannot eat memory."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    response._content = b"".join(chunks)  # pyright: ignore[reportPrivateUsage]
+
+
+def _may_retry(error: ApiError, idempotent: bool) -> bool:
+    """GET, PATCH and DELETE retry every transient failure; POST only what was surely not applied."""
+    if idempotent:
+        return error.retryable
+    return isinstance(error, errors.Unreachable | errors.RateLimited)
+
+
+def _json_body(response: httpx.Response, target: Target) -> Any:
+    content_type = response.headers.get("content-type", "")
+    if "json" not in content_type:
+        raise errors.InvalidResponse(
+            f"The API answered with {content_type or 'no content type'}, not JSON.",
+            status=response.status_code,
+            target=target,
+        )
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise errors.InvalidResponse(
+            "The API's answer is not valid JSON.", status=response.status_code, target=target
+        ) from None
+
+
+def _parse(response: httpx.Response, model: type[_M], target: Target) -> _M:
+    try:
+        return model.model_validate(_json_body(response, target))
+    except ValidationError as exc:
+        raise errors.InvalidResponse(
+            f"The API's answer does not match {model.__name__}: {exc.error_count()} problem(s).",
+            status=response.status_code,
+            target=target,
+        ) from None
+
+
+def _parse_list(response: httpx.Response, target: Target) -> list[ServiceList]:
+    try:
+        return _SERVICE_LIST.validate_python(_json_body(response, target))
+    except ValidationError as exc:
+        raise errors.InvalidResponse(
+            f"The API's list does not match the contract: {exc.error_count()} problem(s).",
+            status=response.status_code,
+            target=target,
+        ) from None
+
+
+def _matches(found: ServiceDetail, body: dict[str, Any]) -> bool:
+    """Whether the service found holds every value the create request asked for."""
+    current = found.model_dump(mode="json")
+    # health_check is left out: the API fills in defaults (interval, threshold) the request did not give.
+    return all(current.get(key) == value for key, value in body.items() if key != "health_check")

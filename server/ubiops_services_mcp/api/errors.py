@@ -1,0 +1,218 @@
+"""Typed errors of the Services API client: each carries what a caller needs to decide what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request was about, so that a hint can name it."""
+
+    operation: str
+    project: str
+    service: str | None = None
+
+
+class ApiError(Exception):
+    """A request to the API did not succeed."""
+
+    code = "api_error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        target: Target | None = None,
+        retry_after_s: float | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.target = target
+        self.retry_after_s = retry_after_s
+        self.request_id = request_id
+        self.attempts = attempts
+
+    @property
+    def hint(self) -> str:
+        return "Check the arguments against the tool's schema and try again."
+
+    def __str__(self) -> str:
+        status = f" ({self.status})" if self.status is not None else ""
+        return f"{self.message}{status}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Machine-readable form, for structured tool errors and audit lines."""
+        return {
+            "code": self.code,
+            "status": self.status,
+            "message": self.message,
+            "retryable": self.retryable,
+            "retry_after_s": self.retry_after_s,
+            "hint": self.hint,
+            "request_id": self.request_id,
+            "attempts": self.attempts,
+        }
+
+
+class BadRequest(ApiError):
+    code = "invalid_request"
+
+    @property
+    def hint(self) -> str:
+        return "The API refused the values; correct the field named in the message and try again."
+
+
+class Unauthorized(ApiError):
+    code = "unauthorized"
+
+    @property
+    def hint(self) -> str:
+        return "The API token was refused: check UBIOPS_API_TOKEN (and UBIOPS_API_HOST)."
+
+
+class Forbidden(ApiError):
+    code = "forbidden"
+
+    @property
+    def hint(self) -> str:
+        project = self.target.project if self.target else "the project"
+        return f"The token lacks permission on {project}: check the token's role in UbiOps."
+
+
+class NotFound(ApiError):
+    code = "not_found"
+
+    @property
+    def hint(self) -> str:
+        t = self.target
+        if t is None:
+            return "Check the names used."
+        if t.service and t.operation != "create":
+            return (
+                f"No service {t.service!r} in project {t.project!r} (or no such project); "
+                "services_list shows the names."
+            )
+        return (
+            f"Project {t.project!r}, or the deployment or version named in the request, does not exist; "
+            "check the names."
+        )
+
+
+class Conflict(ApiError):
+    code = "conflict"
+
+    @property
+    def hint(self) -> str:
+        return "The name is taken: pick another name, or change the existing service with services_update."
+
+
+class RateLimited(ApiError):
+    code = "rate_limited"
+    retryable = True
+
+    @property
+    def hint(self) -> str:
+        wait = f" {self.retry_after_s:g} s" if self.retry_after_s is not None else " a while"
+        return f"The API is rate limiting; wait{wait} before trying again."
+
+
+class ServerError(ApiError):
+    code = "server_error"
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.status in (502, 503, 504)
+
+    @property
+    def hint(self) -> str:
+        return "The API failed; try again shortly. If it persists, check https://status.ubiops.com."
+
+
+class Unreachable(ApiError):
+    """No response: connection refused, DNS failure, timeout before the request was sent."""
+
+    code = "unreachable"
+    retryable = True
+
+    @property
+    def hint(self) -> str:
+        return "The API could not be reached: check UBIOPS_API_HOST and the network, then try again."
+
+
+class TimedOut(ApiError):
+    """The API did not answer within the timeout."""
+
+    code = "timeout"
+    retryable = True
+
+    @property
+    def hint(self) -> str:
+        return "The API did not answer in time; try again, or raise UBIOPS_TIMEOUT."
+
+
+class OutcomeUnknown(ApiError):
+    """A request was sent but no answer came: it may or may not have been applied."""
+
+    code = "outcome_unknown"
+
+    @property
+    def hint(self) -> str:
+        return "The request may have been applied: read the service with services_get before retrying."
+
+
+class InvalidResponse(ApiError):
+    """The API answered with something that is not the documented shape."""
+
+    code = "invalid_response"
+    retryable = True
+
+    @property
+    def hint(self) -> str:
+        return "The API answered with an unexpected body; try again, and check UBIOPS_API_HOST."
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: BadRequest,
+    429: RateLimited,
+}
+
+
+def error_message(response: httpx.Response) -> str:
+    """The API's own message: `error`, else `error_message`, else the reason phrase."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "error_message", "detail"):
+            value = body.get(key)  # type: ignore[union-attr]
+            if isinstance(value, str) and value:
+                return value[:1000]
+    return response.reason_phrase or "HTTP error"
+
+
+def from_response(response: httpx.Response, target: Target, retry_after_s: float | None) -> ApiError:
+    """The typed error for a non-2xx response."""
+    status = response.status_code
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    return cls(
+        error_message(response),
+        status=status,
+        target=target,
+        retry_after_s=retry_after_s,
+        request_id=response.headers.get("x-request-id"),
+    )

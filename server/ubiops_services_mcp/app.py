@@ -1,0 +1,101 @@
+"""create_server(settings): the MCP server, its tools, and the one HTTP client its lifespan owns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
+from typing import Any, Final
+
+import httpx
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import SecretStr, ValidationError
+
+from . import __version__
+from .api.client import ServicesApi, build_http_client
+from .audit import AuditLog
+from .settings import Settings
+from .tools import services
+from .tools.confirmation import Signer
+from .tools.results import validation_error_result
+from .tools.state import AppState
+
+SANDBOX_BASE_URL: Final = "http://sandbox.invalid/v2.1"
+
+INSTRUCTIONS: Final = (
+    "Manage UbiOps services: HTTPS endpoints in front of one port of a deployment's instances. "
+    "services_list and services_get read; services_create creates at once. services_update and "
+    "services_delete are two-step: call without confirm to get a preview and a confirmation_token, show the "
+    "preview to the user, and only if they agree call again with confirm=true and that token."
+)
+SANDBOX_NOTE: Final = (
+    " SANDBOX MODE: this server talks to a local sandbox of the UbiOps API, not to UbiOps. Nothing here exists "
+    "on UbiOps and the endpoints it returns do not answer. Seeded with project 'demo' and deployment "
+    "'hello-world' (versions v1, the default, and v2)."
+)
+
+
+class ServicesServer(MCPServer[AppState]):
+    """MCPServer whose argument-validation failures become structured errors naming each field and rule."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            if isinstance(error, UnexpectedToolError) or not isinstance(error.__cause__, ValidationError):
+                raise
+            return validation_error_result(name, error.__cause__)
+
+
+def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> ServicesServer:
+    """The configured server; `transport` replaces the network (tests, benchmarks)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(http_client(settings, transport))
+            audit = AuditLog(settings.audit_log_path)
+            stack.callback(audit.close)
+            yield AppState(
+                api=ServicesApi(http, settings.api_config().retry),
+                settings=settings,
+                signer=Signer(settings.secret, settings.confirmation_ttl_s),
+                audit=audit,
+                sandbox=settings.uses_sandbox,
+            )
+
+    server = ServicesServer(
+        name="ubiops-services-mcp",
+        title="UbiOps services",
+        version=__version__,
+        instructions=INSTRUCTIONS + (SANDBOX_NOTE if settings.uses_sandbox else ""),
+        website_url="https://github.com/ubiops/ubiops-services-mcp",
+        lifespan=lifespan,
+        log_level="WARNING",
+        tools=services.build_tools(settings),
+    )
+    return server
+
+
+def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    """The process's one HTTP client: to UbiOps, to an injected transport, or to the embedded sandbox."""
+    if transport is not None or not settings.uses_sandbox:
+        return build_http_client(settings.api_config(), transport)
+    from .sandbox import create_app  # deferred: only sandbox mode pays for it
+
+    app = create_app(settings.sandbox_db_path, settings.sandbox_seed)
+    config = replace(settings.api_config(), host=SANDBOX_BASE_URL, token=SecretStr("sandbox"))
+    return build_http_client(config, _SandboxTransport(app=app))
+
+
+class _SandboxTransport(httpx.ASGITransport):
+    """In-process transport to the sandbox that closes the sandbox's database with the client."""
+
+    async def aclose(self) -> None:
+        self.app.state.store.close()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportFunctionMemberAccess]

@@ -1,0 +1,48 @@
+"""`ubiops-services-mcp check`: the first thing to run when the assistant says "it doesn't work"."""
+
+from __future__ import annotations
+
+import anyio
+
+from .api import errors
+from .api.client import ServicesApi
+from .app import http_client
+from .settings import Settings
+
+
+def run_check(settings: Settings) -> int:
+    """Print one line per check; exit 0 only when all pass."""
+    return anyio.run(_check, settings)
+
+
+async def _check(settings: Settings) -> int:
+    where = "the embedded sandbox" if settings.uses_sandbox else settings.api_host
+    print(f"API: {where}")
+    async with http_client(settings, None) as http:
+        api = ServicesApi(http, settings.api_config().retry)
+        try:
+            status = await api.api_status()
+        except errors.ApiError as error:
+            print(f"FAIL host: {where} does not answer GET /status: {error} - {error.hint}")
+            return 1
+        print(f"ok   host answers: status {status.status!r}")
+        project = settings.default_project
+        if project is None:
+            print("FAIL project: no default project; set UBIOPS_PROJECT (or pass project_name in every call)")
+            return 1
+        try:
+            found = await api.list(project)
+        except errors.Unauthorized:
+            print("FAIL token: the API refused UBIOPS_API_TOKEN; create a new token in the UbiOps web app")
+            return 1
+        except errors.Forbidden:
+            print(f"FAIL token: the token has no permission on project {project!r}")
+            return 1
+        except errors.NotFound:
+            print(f"FAIL project: no project {project!r}, or the token cannot see it; check UBIOPS_PROJECT")
+            return 1
+        except errors.ApiError as error:
+            print(f"FAIL listing services in {project!r}: {error} - {error.hint}")
+            return 1
+        print(f"ok   token accepted; project {project!r} has {len(found)} service(s)")
+    return 0

@@ -1,0 +1,322 @@
+"""Settings: one frozen object built from the environment and the command line (flags win)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import SecretStr
+
+from .api.client import DEFAULT_HOST, ApiConfig
+from .api.retry import RetryPolicy
+
+APP_DIR: Final = "ubiops-services-mcp"
+SANDBOX_PROJECT: Final = "demo"
+READ_ONLY_TOOLS: Final = ("services_get", "services_list", "services_status")
+MUTATING_TOOLS: Final = ("services_create", "services_update", "services_delete")
+ALL_TOOLS: Final = (
+    "services_create",
+    "services_get",
+    "services_list",
+    "services_update",
+    "services_delete",
+    "services_status",
+)
+
+Confirmation = Literal["preview", "flag"]
+
+
+class SettingsError(ValueError):
+    """A setting's value cannot be used; the message names the setting."""
+
+
+def _user_dir(kind: Literal["data", "state"]) -> Path:
+    """The per-user directory for data or state, per platform conventions."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / APP_DIR
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_DIR
+    xdg = os.environ.get("XDG_DATA_HOME" if kind == "data" else "XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / ("share" if kind == "data" else "state")
+    return base / APP_DIR
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know; secrets are SecretStr so no repr shows them."""
+
+    api_token: SecretStr | None = None
+    api_host: str = DEFAULT_HOST
+    project: str | None = None
+    timeout_s: float = 30.0
+    max_attempts: int = 4
+    retry_budget_s: float = 60.0
+    read_only: bool = False
+    tools: tuple[str, ...] | None = None
+    confirmation: Confirmation = "preview"
+    confirmation_ttl_s: int = 600
+    secret: SecretStr = field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    elicitation: bool = True
+    audit_log: Path | None = None
+    sandbox: bool = False
+    sandbox_db: str | None = None
+    sandbox_seed: Path | None = None
+    auth_token: SecretStr | None = None
+    transport: Literal["stdio", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stateless: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """The embedded sandbox serves when asked for, or when no UbiOps token is configured."""
+        return self.sandbox or self.api_token is None
+
+    @property
+    def default_project(self) -> str | None:
+        return self.project or (SANDBOX_PROJECT if self.uses_sandbox else None)
+
+    @property
+    def sandbox_db_path(self) -> str:
+        return self.sandbox_db or str(_user_dir("data") / "sandbox.sqlite3")
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.audit_log or _user_dir("state") / "audit.jsonl"
+
+    @property
+    def enabled_tools(self) -> tuple[str, ...]:
+        """Tools to register: the allow list, less every mutating tool in read-only mode."""
+        chosen = self.tools if self.tools is not None else ALL_TOOLS
+        return tuple(t for t in chosen if not (self.read_only and t in MUTATING_TOOLS))
+
+    def api_config(self) -> ApiConfig:
+        return ApiConfig(
+            host=self.api_host,
+            token=self.api_token,
+            timeout_s=self.timeout_s,
+            retry=RetryPolicy(max_attempts=self.max_attempts, total_s=self.retry_budget_s),
+        )
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1/0, true/false, yes/no or on/off, not {raw!r}")
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str, str], Any]:
+    def parse(name: str, raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        if value <= 0:
+            raise SettingsError(f"{name} must be greater than 0, not {raw!r}")
+        return value
+
+    return parse
+
+
+def parse_tools(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated allow list; an unknown tool name is an error, not a silent no-op."""
+    chosen = tuple(t.strip() for t in raw.split(",") if t.strip())
+    unknown = [t for t in chosen if t not in ALL_TOOLS]
+    if unknown:
+        raise SettingsError(f"{name}: unknown tool(s) {', '.join(unknown)}; known: {', '.join(ALL_TOOLS)}")
+    return chosen
+
+
+def _csv(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in raw.split(",") if v.strip())
+
+
+def _confirmation(name: str, raw: str) -> Confirmation:
+    if raw in ("preview", "flag"):
+        return raw
+    raise SettingsError(f"{name} must be 'preview' or 'flag', not {raw!r}")
+
+
+def _secret(name: str, raw: str) -> SecretStr:
+    return SecretStr(raw)
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its variable, its flag, how to read it, and the help a user sees."""
+
+    env: str
+    field: str
+    flag: str
+    parse: Callable[[str, str], Any]
+    help: str
+    switch: bool = False
+
+
+OPTIONS: Final = (
+    Option(
+        "UBIOPS_API_TOKEN",
+        "api_token",
+        "--api-token",
+        _secret,
+        "UbiOps API token (secret; prefer the variable: flags show in process lists). "
+        "Unset: the embedded sandbox serves.",
+    ),
+    Option("UBIOPS_API_HOST", "api_host", "--api-host", _text, f"UbiOps API base URL (default {DEFAULT_HOST})."),
+    Option(
+        "UBIOPS_PROJECT",
+        "project",
+        "--project",
+        _text,
+        "Default project for tools called without project_name ('demo' in the sandbox).",
+    ),
+    Option(
+        "UBIOPS_TIMEOUT",
+        "timeout_s",
+        "--timeout",
+        _positive(float),
+        "Seconds to wait for one API answer (default 30).",
+    ),
+    Option(
+        "UBIOPS_MAX_ATTEMPTS",
+        "max_attempts",
+        "--max-attempts",
+        _positive(int),
+        "Attempts per API request, retries included (default 4).",
+    ),
+    Option(
+        "UBIOPS_RETRY_BUDGET",
+        "retry_budget_s",
+        "--retry-budget",
+        _positive(float),
+        "Seconds one API request may take, retries and waits included (default 60).",
+    ),
+    Option(
+        "UBIOPS_MCP_READ_ONLY",
+        "read_only",
+        "--read-only",
+        _bool,
+        "Serve only the read-only tools (get, list, status).",
+        switch=True,
+    ),
+    Option(
+        "UBIOPS_MCP_TOOLS",
+        "tools",
+        "--tools",
+        parse_tools,
+        f"Comma-separated allow list of tools to serve ({', '.join(ALL_TOOLS)}).",
+    ),
+    Option(
+        "UBIOPS_MCP_CONFIRMATION",
+        "confirmation",
+        "--confirmation",
+        _confirmation,
+        "'preview' (default): update/delete need the confirmation_token of a preview; "
+        "'flag': confirm=true alone applies.",
+    ),
+    Option(
+        "UBIOPS_MCP_CONFIRMATION_TTL",
+        "confirmation_ttl_s",
+        "--confirmation-ttl",
+        _positive(int),
+        "Seconds a confirmation_token stays valid (default 600).",
+    ),
+    Option(
+        "UBIOPS_MCP_SECRET",
+        "secret",
+        "--secret",
+        _secret,
+        "HMAC key signing confirmation tokens; share it between replicas (default: random per process).",
+    ),
+    Option(
+        "UBIOPS_MCP_ELICITATION",
+        "elicitation",
+        "--no-elicitation",
+        _bool,
+        "Do not ask the human through MCP elicitation before applying a change.",
+        switch=True,
+    ),
+    Option(
+        "UBIOPS_MCP_AUDIT_LOG",
+        "audit_log",
+        "--audit-log",
+        _path,
+        "JSON-lines audit log of every mutating attempt (default: user state dir/audit.jsonl).",
+    ),
+    Option(
+        "UBIOPS_MCP_AUTH_TOKEN",
+        "auth_token",
+        "--auth-token",
+        _secret,
+        "Bearer token HTTP clients must send; required to listen on a non-loopback address.",
+    ),
+    Option(
+        "UBIOPS_MCP_SANDBOX",
+        "sandbox",
+        "--sandbox",
+        _bool,
+        "Use the embedded sandbox even when a UbiOps token is set.",
+        switch=True,
+    ),
+    Option(
+        "UBIOPS_SANDBOX_DB",
+        "sandbox_db",
+        "--sandbox-db",
+        _text,
+        "SQLite file of the sandbox (default: user data dir/sandbox.sqlite3; ':memory:' for none).",
+    ),
+    Option(
+        "UBIOPS_SANDBOX_SEED",
+        "sandbox_seed",
+        "--sandbox-seed",
+        _path,
+        "JSON seed file for the sandbox (default: project demo, deployment hello-world).",
+    ),
+    Option(
+        "UBIOPS_MCP_ALLOWED_HOSTS",
+        "allowed_hosts",
+        "--allowed-hosts",
+        _csv,
+        "HTTP transport: Host header allow list, comma-separated (default: the bind address).",
+    ),
+    Option(
+        "UBIOPS_MCP_ALLOWED_ORIGINS",
+        "allowed_origins",
+        "--allowed-origins",
+        _csv,
+        "HTTP transport: Origin header allow list, comma-separated (default: the bind address).",
+    ),
+)
+"""The settings a user can set; the switch of --no-elicitation turns elicitation off."""
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from environment variables; unset or empty variables keep their defaults."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = source.get(option.env, "")
+        if raw != "":
+            values[option.field] = option.parse(option.env, raw)
+    return Settings(**values)

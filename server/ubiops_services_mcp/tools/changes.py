@@ -1,0 +1,213 @@
+"""services_update and services_delete: preview first, apply only a previewed change that the user saw.
+
+Flow of one call: read the service (GET only), work out the change, then either return a preview with a
+signed confirmation_token, or - with confirm=true and a token that matches this exact change - ask the
+human when the client can elicit, and only then send the PATCH or DELETE.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+from mcp.server.mcpserver.resolve import AcceptedElicitation
+from mcp.types import CallToolResult
+
+from ..api.errors import ApiError
+from ..api.models import CREATE_FIELDS, ServiceDetail, ServiceUpdate
+from .args import ConfirmArg, ProjectArg, ServiceNameArg, TokenArg
+from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
+from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
+from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
+from .state import AppState, app_state, caller
+
+NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
+PREVIEW_NEXT = (
+    "Nothing has changed. Show this preview to the user; if they agree, call again with the same arguments, "
+    "confirm=true and this confirmation_token."
+)
+
+
+async def services_update(
+    service_name: ServiceNameArg,
+    data: ServiceUpdate,
+    ctx: Context,
+    human: Annotated[ElicitationResult[ConfirmUpdate], Resolve(ask_update)],
+    project_name: ProjectArg = None,
+    confirm: ConfirmArg = False,
+    confirmation_token: TokenArg = None,
+) -> Annotated[CallToolResult, ChangeResult]:
+    """Change fields of a service; fields left out of `data` keep their values.
+
+    Guarded, two steps: (1) call without confirm: nothing changes, you get the field-level diff and a
+    confirmation_token; show the diff to the user. (2) if they agree, call again with the same arguments,
+    confirm=true and that token. The user may also be asked to approve in their client.
+    """
+    app = app_state(ctx)
+    project = app.project(project_name)
+    if project is None:
+        return usage_error_result(NO_PROJECT, "project_name")
+    body = data.to_body()
+    if not body:
+        return usage_error_result("data is empty: give at least one field to change.", "data")
+    log = _Audit(app, ctx, "services_update", project, service_name, body)
+    try:
+        current = await app.api.get(project, service_name)
+    except ApiError as error:
+        return log.failed(error)
+    binding = Binding("update", project, service_name, canonical_hash(body), current.time_updated)
+    changes = [FieldChange(field=f, current=c, new=n) for f, c, n in field_changes(current, body)]
+    draft = ChangeResult(
+        outcome="preview", project_name=project, service_name=service_name, message="", changes=changes,
+        service=current, sandbox=app.sandbox,
+    )  # fmt: skip
+    if not changes:
+        return log.done(draft, "unchanged", "Nothing to change: the service already has these values.")
+    refusal = _check_confirmation(app, ctx, binding, draft, confirm, confirmation_token, human, log)
+    if refusal is not None:
+        return refusal
+    try:
+        updated = await app.api.update(project, service_name, data)
+    except ApiError as error:
+        return log.failed(error)
+    applied = draft.model_copy(update={"service": updated})
+    return log.done(applied, "applied", "The service was updated.")
+
+
+async def services_delete(
+    service_name: ServiceNameArg,
+    ctx: Context,
+    human: Annotated[ElicitationResult[ConfirmDelete], Resolve(ask_delete)],
+    project_name: ProjectArg = None,
+    confirm: ConfirmArg = False,
+    confirmation_token: TokenArg = None,
+) -> Annotated[CallToolResult, ChangeResult]:
+    """Delete a service: its endpoint stops answering. The deployment itself is not touched.
+
+    Guarded, two steps: (1) call without confirm: nothing is deleted, you get the full configuration that
+    would be lost and a confirmation_token; show it to the user. (2) if they agree, call again with
+    confirm=true and that token. The user may be asked to type the name in their client. The result holds
+    `recreate_with`: services_create data that re-creates the service.
+    """
+    app = app_state(ctx)
+    project = app.project(project_name)
+    if project is None:
+        return usage_error_result(NO_PROJECT, "project_name")
+    log = _Audit(app, ctx, "services_delete", project, service_name, {})
+    try:
+        current = await app.api.get(project, service_name)
+    except ApiError as error:
+        return log.failed(error)
+    binding = Binding("delete", project, service_name, canonical_hash({}), current.time_updated)
+    draft = ChangeResult(
+        outcome="preview", project_name=project, service_name=service_name, message="", service=current,
+        recreate_with=recreate_data(current), sandbox=app.sandbox,
+    )  # fmt: skip
+    refusal = _check_confirmation(app, ctx, binding, draft, confirm, confirmation_token, human, log)
+    if refusal is not None:
+        return refusal
+    try:
+        await app.api.delete(project, service_name)
+    except ApiError as error:
+        return log.failed(error)
+    return log.done(draft, "applied", "The service was deleted; services_create with recreate_with restores it.")
+
+
+def _check_confirmation(
+    app: AppState,
+    ctx: Context,
+    binding: Binding,
+    draft: ChangeResult,
+    confirm: bool,
+    token: str | None,
+    human: ElicitationResult[Any],
+    log: _Audit,
+) -> CallToolResult | None:
+    """None when the change may be applied now; otherwise the preview, refusal or declined result."""
+    if app.settings.read_only:
+        return log.refused(draft, "The server is read-only: nothing can be changed.", binding)
+    if not confirm:
+        return log.preview(draft, PREVIEW_NEXT, binding)
+    if app.settings.confirmation == "preview":
+        if token is None:
+            return log.refused(draft, "confirm=true needs the confirmation_token of a preview.", binding)
+        try:
+            app.signer.verify(token, binding)
+        except TokenRefused as why:
+            return log.refused(draft, f"Not applied: {why}.", binding)
+    if human_can_answer(ctx, app.settings):
+        return _human_answer(draft, human, log)
+    return None
+
+
+def _human_answer(draft: ChangeResult, human: ElicitationResult[Any], log: _Audit) -> CallToolResult | None:
+    """Apply only what the human accepted; a decline, a cancel or a wrong name changes nothing."""
+    if not isinstance(human, AcceptedElicitation):
+        verb = "declined" if human.action == "decline" else "cancelled"
+        return log.done(draft, "declined", f"The user {verb} the change: nothing was changed.")
+    answer: object = human.data
+    if isinstance(answer, ConfirmUpdate) and answer.approve:
+        return None
+    if isinstance(answer, ConfirmDelete) and answer.service_name == draft.service_name:
+        return None
+    if isinstance(answer, NotAsked):
+        return log.done(draft, "refused", f"Not applied: the user could not be asked ({answer.reason}).")
+    return log.done(draft, "declined", "The user did not approve: nothing was changed.")
+
+
+def recreate_data(service: ServiceDetail) -> dict[str, Any]:
+    """The services_create data that re-creates this service (fields create accepts, nulls dropped)."""
+    values = service.model_dump(mode="json", exclude_unset=True)
+    return {k: v for k, v in values.items() if k in CREATE_FIELDS and v is not None}
+
+
+class _Audit:
+    """Builds a change result and writes its audit line in one step, so no outcome goes unrecorded."""
+
+    def __init__(
+        self, app: AppState, ctx: Context, tool: str, project: str, service: str, payload: dict[str, Any]
+    ) -> None:
+        self._app = app
+        self._fields = {
+            "tool": tool,
+            "project": project,
+            "service": service,
+            "payload": payload,
+            **caller(ctx),
+        }
+
+    def preview(self, draft: ChangeResult, message: str, binding: Binding) -> CallToolResult:
+        return self._with_token(draft, "preview", message, binding, is_error=False)
+
+    def refused(self, draft: ChangeResult, message: str, binding: Binding) -> CallToolResult:
+        if self._app.settings.read_only:
+            return self.done(draft, "refused", message, is_error=True)
+        return self._with_token(draft, "refused", f"{message} {PREVIEW_NEXT}", binding, is_error=True)
+
+    def done(self, draft: ChangeResult, outcome: Outcome, message: str, *, is_error: bool = False) -> CallToolResult:
+        self._app.audit.record(**self._fields, outcome=outcome, sandbox=self._app.sandbox)
+        return as_result(draft.model_copy(update={"outcome": outcome, "message": message}), is_error=is_error)
+
+    def failed(self, error: ApiError) -> CallToolResult:
+        self._app.audit.record(
+            **self._fields, outcome="failed", api_status=error.status, error_code=error.code,
+            request_id=error.request_id, sandbox=self._app.sandbox,
+        )  # fmt: skip
+        return api_error_result(error)
+
+    def _with_token(
+        self, draft: ChangeResult, outcome: Outcome, message: str, binding: Binding, *, is_error: bool
+    ) -> CallToolResult:
+        token, expires = self._app.signer.issue(binding)
+        expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
+        self._app.audit.record(**self._fields, outcome=outcome, reason=message, sandbox=self._app.sandbox)
+        result = draft.model_copy(
+            update={
+                "outcome": outcome,
+                "message": message,
+                "confirmation_token": token,
+                "expires_at": expires_at,
+            }
+        )
+        return as_result(result, is_error=is_error)

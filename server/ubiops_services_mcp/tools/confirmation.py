@@ -1,0 +1,114 @@
+"""Confirmation tokens that a model cannot forge: HMAC-signed, bound to one previewed change.
+
+A token binds the operation, project, service, a hash of the exact payload, the service's
+`time_updated` when it was previewed, and an expiry. It is stateless, so every replica that
+shares the secret accepts it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from pydantic import SecretStr
+
+from ..api.models import ServiceDetail
+
+TOKEN_VERSION: Final = "v1"
+
+
+def canonical_hash(payload: dict[str, Any]) -> str:
+    """A short stable digest of a payload's canonical JSON."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _b64(hashlib.sha256(canonical.encode()).digest()[:18])
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What one confirmation token is for."""
+
+    operation: str
+    project: str
+    service: str
+    payload_hash: str
+    time_updated: str | None
+
+    def claims(self, expires: int) -> dict[str, Any]:
+        return {
+            "op": self.operation,
+            "p": self.project,
+            "s": self.service,
+            "h": self.payload_hash,
+            "t": self.time_updated,
+            "exp": expires,
+        }
+
+
+class TokenRefused(Exception):
+    """Why a confirmation token does not allow this change; the message is for the model."""
+
+
+class Signer:
+    """Issues and checks confirmation tokens with HMAC-SHA256."""
+
+    def __init__(self, secret: SecretStr, ttl_s: int) -> None:
+        self._key = hashlib.sha256(b"ubiops-services-mcp/confirmation\0" + secret.get_secret_value().encode()).digest()
+        self.ttl_s = ttl_s
+
+    def issue(self, binding: Binding, now: float | None = None) -> tuple[str, int]:
+        """A token for this binding and the unix time it expires."""
+        expires = int((now if now is not None else time.time()) + self.ttl_s)
+        body = _b64(json.dumps(binding.claims(expires), separators=(",", ":")).encode())
+        return f"{TOKEN_VERSION}.{body}.{self._mac(body)}", expires
+
+    def verify(self, token: str, binding: Binding, now: float | None = None) -> None:
+        """Return if the token allows exactly this change now; raise TokenRefused saying why if not."""
+        claims = self._claims(token)
+        expires = claims.get("exp")
+        if not isinstance(expires, int) or (now if now is not None else time.time()) > expires:
+            raise TokenRefused("the confirmation_token has expired")
+        if claims.get("op") != binding.operation:
+            raise TokenRefused(f"the confirmation_token was issued for {claims.get('op')!r}, not this operation")
+        if claims.get("p") != binding.project or claims.get("s") != binding.service:
+            raise TokenRefused("the confirmation_token was issued for another project or service")
+        if claims.get("h") != binding.payload_hash:
+            raise TokenRefused("the confirmation_token was issued for a different change (the data differs)")
+        if claims.get("t") != binding.time_updated:
+            raise TokenRefused("the service has changed since the preview")
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != TOKEN_VERSION:
+            raise TokenRefused("the confirmation_token is malformed")
+        _, body, mac = parts
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise TokenRefused("the confirmation_token is not valid (altered, or signed by another server)")
+        try:
+            claims = json.loads(_unb64(body))
+        except ValueError:
+            raise TokenRefused("the confirmation_token is malformed") from None
+        if not isinstance(claims, dict):
+            raise TokenRefused("the confirmation_token is malformed")
+        return cast(dict[str, Any], claims)
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+
+
+def field_changes(current: ServiceDetail, body: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, current value, new value) for every field the update would change."""
+    now = current.model_dump(mode="json")
+    return [(key, now.get(key), value) for key, value in body.items() if now.get(key) != value]

@@ -1,0 +1,132 @@
+"""What the tools return: output models (their schemas are the tools' outputSchema) and error results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..api.errors import ApiError
+from ..api.models import ServiceDetail
+
+Outcome = Literal["preview", "applied", "unchanged", "refused", "declined"]
+
+
+class FieldChange(BaseModel):
+    field: str = Field(description="Name of the field that changes.")
+    current: Any = Field(description="Its value now.")
+    new: Any = Field(description="Its value after the update.")
+
+
+class CreateResult(BaseModel):
+    service: ServiceDetail = Field(description="The service as the API now holds it.")
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps; the endpoint does not exist.")
+    settled: bool = Field(
+        default=False,
+        description="true: the create got no answer and was confirmed by reading the service back.",
+    )
+
+
+class ServiceResult(BaseModel):
+    service: ServiceDetail = Field(description="The service.")
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
+
+
+class ServiceSummary(BaseModel):
+    """A service in a list; only the requested fields are present."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    deployment: str | None = None
+    version: str | None = None
+    port: int | None = None
+    labels: dict[str, str] | None = None
+    authentication_required: bool | None = None
+
+
+class ListResult(BaseModel):
+    project_name: str
+    total: int = Field(description="Services that matched the filters.")
+    returned: int = Field(description="Services in this result.")
+    omitted: int = Field(description="Matching services left out by `limit`; raise `limit` to see them.")
+    services: list[ServiceSummary]
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
+
+
+class StatusResult(BaseModel):
+    project_name: str
+    service_name: str
+    ready: bool | None = Field(default=None, description="Whether the service accepts requests.")
+    instances_ready: int | None = Field(default=None, description="Instances ready to serve.")
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
+
+
+class ChangeResult(BaseModel):
+    """Outcome of services_update or services_delete: a preview, the applied change, or why not."""
+
+    outcome: Outcome = Field(
+        description="preview: nothing changed yet; applied: done; unchanged: nothing to change; "
+        "refused: not applied (see message); declined: the user said no."
+    )
+    project_name: str
+    service_name: str
+    message: str = Field(description="What happened and what to do next.")
+    changes: list[FieldChange] | None = Field(default=None, description="Update: field-level difference.")
+    confirmation_token: str | None = Field(
+        default=None, description="Pass back with confirm=true to apply exactly this previewed change."
+    )
+    expires_at: str | None = Field(default=None, description="When confirmation_token expires (UTC).")
+    service: ServiceDetail | None = Field(
+        default=None, description="Update: the service after the change; delete: what is (or was) deleted."
+    )
+    recreate_with: dict[str, Any] | None = Field(
+        default=None, description="Delete: services_create `data` that re-creates the deleted service."
+    )
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
+
+
+def as_result(model: BaseModel, *, is_error: bool = False) -> CallToolResult:
+    """Structured content and the same JSON as text, compact: results cost the model's context."""
+    structured = model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    return _result(structured, is_error)
+
+
+def _result(structured: dict[str, Any], is_error: bool) -> CallToolResult:
+    text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured, is_error=is_error
+    )
+
+
+def api_error_result(error: ApiError) -> CallToolResult:
+    """An API failure as a result the model can act on: what failed, whether to retry, the next step."""
+    details = {k: v for k, v in error.as_dict().items() if v is not None}
+    return _result({"error": details}, True)
+
+
+def usage_error_result(message: str, field: str | None = None) -> CallToolResult:
+    """An argument problem found by the tool itself (after schema validation)."""
+    details: dict[str, Any] = {"code": "invalid_argument", "message": message, "retryable": False}
+    if field is not None:
+        details["field"] = field
+    return _result({"error": details}, True)
+
+
+def validation_error_result(tool: str, error: ValidationError) -> CallToolResult:
+    """Arguments that break the schema: every bad field and its rule, without echoing the values."""
+    problems = [
+        {"field": ".".join(str(part) for part in e["loc"]) or "(arguments)", "rule": e["msg"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    listing = "; ".join(f"{p['field']}: {p['rule']}" for p in problems)
+    details = {
+        "code": "invalid_arguments",
+        "message": f"Invalid arguments for {tool}, nothing was sent: {listing}",
+        "problems": problems,
+        "retryable": False,
+        "hint": "Correct the fields named and call again; the tool's input schema gives each rule.",
+    }
+    return _result({"error": details}, True)

@@ -1,0 +1,49 @@
+"""The per-process state the tools share, owned by the server's lifespan, and how a tool reaches it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+
+from ..api.client import ServicesApi
+from ..audit import AuditLog
+from ..settings import Settings
+from .confirmation import Signer
+
+
+@dataclass(frozen=True)
+class AppState:
+    api: ServicesApi
+    settings: Settings
+    signer: Signer
+    audit: AuditLog
+    sandbox: bool
+
+    def project(self, project_name: str | None) -> str | None:
+        """The project a call is about: its own argument, else the configured default."""
+        return project_name or self.settings.default_project
+
+
+def app_state(ctx: Context[Any, Any]) -> AppState:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, AppState)
+    return state
+
+
+def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
+    """Who is calling, for the audit log: the MCP client, and on HTTP the remote address and auth client."""
+    who: dict[str, Any] = {}
+    params = ctx.session.client_params
+    if params is not None:
+        who["client"] = {"name": params.client_info.name, "version": params.client_info.version}
+    request = ctx.request_context.request
+    client = getattr(request, "client", None)
+    if client is not None:
+        who["remote"] = getattr(client, "host", None)
+    user = getattr(request, "user", None)
+    client_id = getattr(user, "username", None) or getattr(getattr(user, "access_token", None), "client_id", None)
+    if client_id:
+        who["http_client_id"] = client_id
+    return who

@@ -1,0 +1,104 @@
+"""The official `ubiops` 4.15.0 client against the standalone sandbox: every response must deserialize."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import ubiops
+import uvicorn
+from ubiops.exceptions import ApiException
+
+from ubiops_services_mcp.sandbox import create_app
+
+PROJECT = "demo"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """A real uvicorn sandbox on a free loopback port, stopped (and its database closed) at the end."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "sandbox did not start"
+    try:
+        yield f"http://127.0.0.1:{port}/v2.1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def core_api(base_url: str) -> Iterator[ubiops.CoreApi]:
+    """The official client, configured as its docs say, closed after the test."""
+    config = ubiops.Configuration(host=base_url, api_key={"Authorization": "Token test"})
+    with ubiops.ApiClient(config) as api_client:
+        yield ubiops.CoreApi(api_client)
+
+
+def test_full_lifecycle(core_api: ubiops.CoreApi) -> None:
+    data = ubiops.ServiceCreate(
+        name="official/one", deployment="hello-world", port=8080, labels={"team": "ml"}, description="d"
+    )
+    created = core_api.services_create(PROJECT, data)
+    assert isinstance(created, ubiops.ServiceDetail)
+    assert created.name == "official/one"
+    assert created.version is None
+    assert created.time_created is not None
+    assert created.endpoint == f"https://{created.id}.services.sandbox.invalid"
+    core_api.services_create(PROJECT, ubiops.ServiceCreate(name="official-two", deployment="hello-world", port=1))
+
+    listed = core_api.services_list(PROJECT, labels="team:ml")
+    assert [(item.name, item.labels) for item in listed] == [("official/one", {"team": "ml"})]
+    assert all(isinstance(item, ubiops.ServiceList) for item in listed)
+    assert {item.name for item in core_api.services_list(PROJECT)} >= {"official/one", "official-two"}
+
+    fetched = core_api.services_get(PROJECT, "official/one")
+    assert fetched.to_dict() == created.to_dict()
+
+    update = ubiops.ServiceUpdate(version="v2", port=9090, rate_limit=10)
+    updated = core_api.services_update(PROJECT, "official/one", update)
+    assert (updated.version, updated.port, updated.rate_limit) == ("v2", 9090, 10)
+    assert updated.description == "d"
+    assert updated.time_updated > created.time_updated
+
+    assert core_api.services_delete(PROJECT, "official/one") is None
+    core_api.services_delete(PROJECT, "official-two")
+    assert [item.name for item in core_api.services_list(PROJECT, labels="team:ml")] == []
+
+
+def test_missing_service_is_a_404_api_exception(core_api: ubiops.CoreApi) -> None:
+    with pytest.raises(ApiException) as caught:
+        core_api.services_get(PROJECT, "does-not-exist")
+    assert caught.value.status == 404
+    assert "Service not found" in str(caught.value)
+    assert "Service not found" in caught.value.body
+
+
+def test_duplicate_name_is_a_409_api_exception(core_api: ubiops.CoreApi) -> None:
+    data = ubiops.ServiceCreate(name="twice", deployment="hello-world", port=8080)
+    core_api.services_create(PROJECT, data)
+    try:
+        with pytest.raises(ApiException) as caught:
+            core_api.services_create(PROJECT, data)
+        assert caught.value.status == 409
+        assert "A service with name 'twice' already exists in this project" in str(caught.value)
+    finally:
+        core_api.services_delete(PROJECT, "twice")
+
+
+def test_a_wrong_token_is_a_401_api_exception(base_url: str) -> None:
+    config = ubiops.Configuration(host=base_url, api_key={"Authorization": "Bearer test"})
+    with ubiops.ApiClient(config) as api_client, pytest.raises(ApiException) as caught:
+        ubiops.CoreApi(api_client).services_list(PROJECT)
+    assert caught.value.status == 401
