@@ -23,6 +23,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# All benchmarks; writes benchmarks/RESULTS.md. CI runs `make bench BENCH_ARGS=--tiny` (figures not asserted).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
