@@ -1,0 +1,107 @@
+"""Settings: environment, then flags (which win); bad values are named; the token never shows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.conftest import TOKEN
+from ubiops_services_mcp.cli import build_parser, settings_from
+from ubiops_services_mcp.settings import OPTIONS, Settings, SettingsError, from_env
+
+SCRIPT = str(Path(sys.executable).parent / "ubiops-services-mcp")
+
+
+def parse(argv: list[str], env: dict[str, str]) -> Settings:
+    return settings_from(build_parser().parse_args(argv), env)
+
+
+def test_environment_is_read() -> None:
+    env = {
+        "UBIOPS_API_TOKEN": TOKEN, "UBIOPS_API_HOST": "http://h/v2.1", "UBIOPS_PROJECT": "p", "UBIOPS_TIMEOUT": "5",
+        "UBIOPS_MCP_READ_ONLY": "1", "UBIOPS_MCP_CONFIRMATION": "flag", "UBIOPS_MCP_ELICITATION": "off",
+        "UBIOPS_SANDBOX_DB": ":memory:",
+    }  # fmt: skip
+    settings = from_env(env)
+    assert settings.api_token == SecretStr(TOKEN)
+    assert (settings.api_host, settings.project, settings.timeout_s) == ("http://h/v2.1", "p", 5.0)
+    assert (settings.read_only, settings.confirmation, settings.elicitation) == (True, "flag", False)
+    assert not settings.uses_sandbox
+    assert settings.enabled_tools == ("services_get", "services_list", "services_status")
+
+
+def test_flags_win_over_the_environment() -> None:
+    env = {"UBIOPS_PROJECT": "from-env", "UBIOPS_TIMEOUT": "5", "UBIOPS_MCP_CONFIRMATION": "flag"}
+    argv = ["--project", "from-flag", "--timeout", "7", "--confirmation", "preview", "--read-only", "--no-elicitation"]
+    settings = parse(argv, env)
+    assert (settings.project, settings.timeout_s, settings.confirmation) == ("from-flag", 7.0, "preview")
+    assert settings.read_only is True
+    assert settings.elicitation is False
+
+
+def test_subcommand_flags() -> None:
+    settings = parse(["sandbox", "--port", "9999", "--sandbox-db", ":memory:"], {})
+    assert (settings.port, settings.sandbox_db_path) == (9999, ":memory:")
+
+
+def test_no_token_means_sandbox_with_demo_project() -> None:
+    settings = from_env({})
+    assert settings.uses_sandbox
+    assert settings.default_project == "demo"
+    assert from_env({"UBIOPS_API_TOKEN": "x"}).default_project is None
+    assert from_env({"UBIOPS_API_TOKEN": "x", "UBIOPS_MCP_SANDBOX": "1"}).uses_sandbox
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"UBIOPS_TIMEOUT": "soon"}, "UBIOPS_TIMEOUT must be a number"),
+        ({"UBIOPS_TIMEOUT": "-1"}, "UBIOPS_TIMEOUT must be greater than 0"),
+        ({"UBIOPS_MCP_READ_ONLY": "maybe"}, "UBIOPS_MCP_READ_ONLY must be"),
+        ({"UBIOPS_MCP_CONFIRMATION": "none"}, "UBIOPS_MCP_CONFIRMATION must be 'preview' or 'flag'"),
+        ({"UBIOPS_MCP_TOOLS": "services_drop"}, "unknown tool(s) services_drop"),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], says: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        from_env(env)
+    assert says in str(error.value)
+
+
+def test_every_option_has_a_flag_and_a_readme_row() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for option in OPTIONS:
+        assert f"`{option.env}`" in readme
+        assert f"`{option.flag}`" in readme
+
+
+def test_secrets_never_in_repr() -> None:
+    settings = from_env({"UBIOPS_API_TOKEN": TOKEN, "UBIOPS_MCP_SECRET": "hmac-key", "UBIOPS_MCP_AUTH_TOKEN": "bearer"})
+    text = repr(settings) + str(settings) + repr(settings.api_config())
+    for secret in (TOKEN, "hmac-key", "bearer"):
+        assert secret not in text
+
+
+def test_bad_setting_exits_2_with_a_message(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "UBIOPS_TIMEOUT": "x"}
+    done = subprocess.run([SCRIPT], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert "UBIOPS_TIMEOUT must be a number" in done.stderr
+
+
+def test_start_says_which_api_it_serves(tmp_path: Path) -> None:
+    base = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "UBIOPS_SANDBOX_DB": ":memory:"}
+    sandbox = subprocess.run([SCRIPT], env=base, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    real = subprocess.run(
+        [SCRIPT], env={**base, "UBIOPS_API_TOKEN": TOKEN}, capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert "SANDBOX mode" in sandbox.stderr
+    assert "not UbiOps" in sandbox.stderr
+    assert sandbox.stdout == ""  # stdout is the protocol
+    assert "serving UbiOps at https://api.ubiops.com/v2.1" in real.stderr
+    assert TOKEN not in real.stderr + real.stdout
