@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -9,7 +10,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 import httpx
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import SecretStr, ValidationError
@@ -79,8 +80,15 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
         lifespan=lifespan,
         log_level="WARNING",
         tools=services.build_tools(settings),
+        request_state_security=_request_state_security(settings),
     )
     return server
+
+
+def _request_state_security(settings: Settings) -> RequestStateSecurity:
+    """Elicitation state sealed with a key from UBIOPS_MCP_SECRET, so replicas resume each other's rounds."""
+    key = hashlib.sha256(b"ubiops-services-mcp/request-state\0" + settings.secret.get_secret_value().encode())
+    return RequestStateSecurity(keys=[key.digest()], ttl=settings.confirmation_ttl_s)
 
 
 def http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
