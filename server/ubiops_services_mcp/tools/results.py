@@ -88,6 +88,26 @@ class ChangeResult(BaseModel):
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
 
+class ErrorInfo(BaseModel):
+    """Why a call failed: `code` says what kind, `hint` the next step, `retryable` whether to try again."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    retryable: bool
+    status: int | None = None
+    retry_after_s: float | None = None
+    hint: str | None = None
+    field: str | None = None
+
+
+class ToolFailure(BaseModel):
+    """The structured content of a failed call; every tool's outputSchema admits it besides its result."""
+
+    error: ErrorInfo
+
+
 def as_result(model: BaseModel, *, is_error: bool = False) -> CallToolResult:
     """Structured content and the same JSON as text, compact: results cost the model's context."""
     structured = model.model_dump(mode="json", exclude_unset=True, by_alias=True)
@@ -104,7 +124,7 @@ def _result(structured: dict[str, Any], is_error: bool) -> CallToolResult:
 def api_error_result(error: ApiError) -> CallToolResult:
     """An API failure as a result the model can act on: what failed, whether to retry, the next step."""
     details = {k: v for k, v in error.as_dict().items() if v is not None}
-    return _result({"error": details}, True)
+    return _failure(details)
 
 
 def usage_error_result(message: str, field: str | None = None) -> CallToolResult:
@@ -112,7 +132,7 @@ def usage_error_result(message: str, field: str | None = None) -> CallToolResult
     details: dict[str, Any] = {"code": "invalid_argument", "message": message, "retryable": False}
     if field is not None:
         details["field"] = field
-    return _result({"error": details}, True)
+    return _failure(details)
 
 
 def validation_error_result(tool: str, error: ValidationError) -> CallToolResult:
@@ -129,4 +149,9 @@ def validation_error_result(tool: str, error: ValidationError) -> CallToolResult
         "retryable": False,
         "hint": "Correct the fields named and call again; the tool's input schema gives each rule.",
     }
-    return _result({"error": details}, True)
+    return _failure(details)
+
+
+def _failure(details: dict[str, Any]) -> CallToolResult:
+    """A failed call; its structured content is checked against ToolFailure so clients can validate it."""
+    return as_result(ToolFailure(error=ErrorInfo.model_validate(details)), is_error=True)

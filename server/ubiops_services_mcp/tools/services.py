@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import TypeAdapter
 
 from ..api.errors import ApiError
 from ..api.models import ServiceCreate
@@ -20,6 +21,7 @@ from .results import (
     ServiceResult,
     ServiceSummary,
     StatusResult,
+    ToolFailure,
     api_error_result,
     as_result,
     usage_error_result,
@@ -150,6 +152,12 @@ TOOLS = {
 }
 
 
+def output_schema(result_model: Any) -> dict[str, Any]:
+    """The tool's result or a ToolFailure: clients validate structuredContent even on errors."""
+    schema = TypeAdapter[Any](cast(Any, result_model | ToolFailure)).json_schema()
+    return compact_schema({"type": "object", **schema}, output=True)
+
+
 def build_tools(settings: Settings) -> list[Tool]:
     """The enabled tools only: a tool that is not registered cannot be called."""
     tools: list[Tool] = []
@@ -166,7 +174,6 @@ def build_tools(settings: Settings) -> list[Tool]:
             structured_output=True,
         )
         tool.parameters = compact_schema(tool.parameters)
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, output=True)
+        tool.fn_metadata.output_schema = output_schema(tool.fn_metadata.output_model)
         tools.append(tool)
     return tools
