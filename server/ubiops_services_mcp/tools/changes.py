@@ -20,9 +20,8 @@ from .args import ConfirmArg, ProjectArg, ServiceNameArg, TokenArg
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
 from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
-from .state import AppState, app_state, caller
+from .state import NO_PROJECT, AppState, app_state, caller
 
-NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
 PREVIEW_NEXT = (
     "Nothing has changed. Show this preview to the user; if they agree, call again with the same arguments, "
     "confirm=true and this confirmation_token."

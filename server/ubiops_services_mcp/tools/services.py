@@ -27,10 +27,9 @@ from .results import (
     usage_error_result,
 )
 from .schema import compact_schema
-from .state import app_state, caller
+from .state import NO_PROJECT, app_state, caller
 
 SUMMARY_FIELDS = ("name", "deployment", "version", "port", "labels", "authentication_required")
-NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
 
 
 async def services_create(

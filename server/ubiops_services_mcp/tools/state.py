@@ -12,6 +12,8 @@ from ..audit import AuditLog
 from ..settings import Settings
 from .confirmation import Signer
 
+NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
+
 
 @dataclass(frozen=True)
 class AppState:
