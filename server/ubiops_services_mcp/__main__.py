@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from ubiops_services_mcp.cli import main  # absolute: bundle hosts may run this file as a script
 
 sys.exit(main())

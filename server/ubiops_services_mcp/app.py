@@ -15,7 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import SecretStr, ValidationError
 
-from . import __version__
+from . import __version__, prompts, resources
 from .api.client import ServicesApi, build_http_client
 from .audit import AuditLog
 from .settings import Settings
@@ -82,6 +82,8 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
         tools=services.build_tools(settings),
         request_state_security=_request_state_security(settings),
     )
+    prompts.register(server)
+    resources.register(server)
     return server
 
 

@@ -23,7 +23,7 @@ async def _check(settings: Settings) -> int:
         try:
             status = await api.api_status()
         except errors.ApiError as error:
-            print(f"FAIL host: {where} does not answer GET /status: {error} - {error.hint}")
+            print(f"FAIL host: {where} is unreachable or unhealthy (GET /status: {error}) - {error.hint}")
             return 1
         print(f"ok   host answers: status {status.status!r}")
         project = settings.default_project

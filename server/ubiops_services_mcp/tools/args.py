@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
+from ..api.models import ServiceCreate, ServiceUpdate
+
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 
 
@@ -49,6 +51,8 @@ ProjectArg = Annotated[
     Field(description="UbiOps project. Leave out to use the server's default project (UBIOPS_PROJECT)."),
 ]
 ServiceNameArg = Annotated[Name, Field(description="Name of the service.")]
+CreateData = Annotated[ServiceCreate, Field(description="The new service: name, deployment, port, and options.")]
+UpdateData = Annotated[ServiceUpdate, Field(description="Only the fields to change; the rest keep their values.")]
 LabelsArg = Annotated[
     Annotated[StrictStr, Field(max_length=2000)] | dict[StrictStr, StrictStr] | None,
     Field(
@@ -78,10 +82,10 @@ TokenArg = Annotated[
 
 
 def label_filter(value: str | dict[str, str] | None) -> str | None:
-    """The validated `labels` argument as the API's query value (validation already normalised it)."""
-    return _label_pairs(value)
+    """The validated `labels` argument as the API's query value; validation already made it a string."""
+    return value if not isinstance(value, dict) else _label_pairs(value)
 
 
 def id_filter(value: str | list[str] | None) -> str | None:
     """The validated `deployment_version_ids` argument as the API's query value."""
-    return _id_list(value)
+    return value if not isinstance(value, list) else _id_list(value)

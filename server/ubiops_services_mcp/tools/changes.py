@@ -15,8 +15,8 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp.types import CallToolResult
 
 from ..api.errors import ApiError
-from ..api.models import CREATE_FIELDS, ServiceDetail, ServiceUpdate
-from .args import ConfirmArg, ProjectArg, ServiceNameArg, TokenArg
+from ..api.models import CREATE_FIELDS, ServiceDetail
+from .args import ConfirmArg, ProjectArg, ServiceNameArg, TokenArg, UpdateData
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
 from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
@@ -30,7 +30,7 @@ PREVIEW_NEXT = (
 
 async def services_update(
     service_name: ServiceNameArg,
-    data: ServiceUpdate,
+    data: UpdateData,
     ctx: Context,
     human: Annotated[ElicitationResult[ConfirmUpdate], Resolve(ask_update)],
     project_name: ProjectArg = None,

@@ -11,10 +11,19 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import TypeAdapter
 
 from ..api.errors import ApiError
-from ..api.models import ServiceCreate
 from ..settings import MUTATING_TOOLS, Settings
 from . import changes
-from .args import FieldsArg, LabelsArg, LimitArg, ProjectArg, ServiceNameArg, VersionIdsArg, id_filter, label_filter
+from .args import (
+    CreateData,
+    FieldsArg,
+    LabelsArg,
+    LimitArg,
+    ProjectArg,
+    ServiceNameArg,
+    VersionIdsArg,
+    id_filter,
+    label_filter,
+)
 from .results import (
     CreateResult,
     ListResult,
@@ -33,7 +42,7 @@ SUMMARY_FIELDS = ("name", "deployment", "version", "port", "labels", "authentica
 
 
 async def services_create(
-    data: ServiceCreate, ctx: Context, project_name: ProjectArg = None
+    data: CreateData, ctx: Context, project_name: ProjectArg = None
 ) -> Annotated[CallToolResult, CreateResult]:
     """Create a service: a new HTTPS endpoint in front of one port of a deployment's instances.
 

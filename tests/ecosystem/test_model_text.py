@@ -1,0 +1,106 @@
+"""What the model reads in tools/list: every argument described, every tool annotated and saying what it changes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from mcp.types import Tool
+
+from tests.conftest import RecordingTransport, session
+from ubiops_services_mcp.settings import MUTATING_TOOLS, READ_ONLY_TOOLS, Settings
+
+pytestmark = pytest.mark.anyio
+
+# What a mutating tool's description must say it does to UbiOps.
+CHANGES = {
+    "services_create": r"\bcreate\b.*\bservice\b",
+    "services_update": r"\bchange\b.*\bservice\b",
+    "services_delete": r"\bdelete\b.*\bservice\b",
+}
+
+
+def undescribed(schema: dict[str, Any]) -> list[str]:
+    """JSON paths of properties without a description, in the schema and all its $defs.
+
+    A property that is only a `$ref` counts as described when the definition it points to is.
+    """
+    defs: dict[str, Any] = schema.get("$defs", {})
+    missing: list[str] = []
+
+    def described(node: dict[str, Any]) -> bool:
+        ref = node.get("$ref")
+        if "description" in node or not isinstance(ref, str):
+            return "description" in node
+        return "description" in defs.get(ref.removeprefix("#/$defs/"), {})
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(node, dict):
+            for name, prop in node.get("properties", {}).items():
+                if not described(prop):
+                    missing.append(f"{path}.properties.{name}")
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+
+    walk(schema, "$")
+    return missing
+
+
+@pytest.fixture
+async def tools(settings: Settings, wire: RecordingTransport, mode: str) -> list[Tool]:
+    async with session(settings, wire, mode) as client:
+        return (await client.list_tools()).tools
+
+
+async def test_every_input_property_has_a_description_nested_defs_included(tools: list[Tool]) -> None:
+    assert len(tools) == len(READ_ONLY_TOOLS) + len(MUTATING_TOOLS)
+    for tool in tools:
+        if "data" in tool.input_schema["properties"]:
+            assert tool.input_schema["$defs"], f"{tool.name}: the nested models are checked too"
+        assert undescribed(tool.input_schema) == [], tool.name
+
+
+def test_the_description_check_finds_what_is_missing() -> None:
+    schema = {
+        "properties": {"a": {"type": "string"}, "b": {"$ref": "#/$defs/B"}, "c": {"$ref": "#/$defs/C"}},
+        "$defs": {
+            "B": {"description": "a B", "properties": {"x": {"type": "integer"}}},
+            "C": {"properties": {"y": {"anyOf": [{"properties": {"z": {}}}], "description": "y"}}},
+        },
+    }
+    assert undescribed(schema) == [
+        "$.properties.a",
+        "$.properties.c",
+        "$.$defs.B.properties.x",
+        "$.$defs.C.properties.y.anyOf[0].properties.z",
+    ]
+
+
+async def test_every_tool_is_annotated_and_says_what_it_changes(tools: list[Tool]) -> None:
+    for tool in tools:
+        annotations, description = tool.annotations, tool.description or ""
+        assert annotations is not None, tool.name
+        assert tool.title, tool.name
+        hints = (annotations.read_only_hint, annotations.destructive_hint, annotations.idempotent_hint)
+        assert None not in hints, tool.name
+        assert annotations.open_world_hint is True, tool.name
+        if tool.name in READ_ONLY_TOOLS:
+            assert (annotations.read_only_hint, annotations.destructive_hint) == (True, False), tool.name
+            assert "Read-only" in description, tool.name
+        else:
+            assert annotations.read_only_hint is False, tool.name
+            assert "Read-only" not in description, tool.name
+            assert re.search(CHANGES[tool.name], description, re.IGNORECASE | re.DOTALL), tool.name
+
+
+async def test_destructive_tools_explain_preview_and_confirmation(tools: list[Tool]) -> None:
+    destructive = [tool for tool in tools if tool.annotations is not None and tool.annotations.destructive_hint]
+    assert sorted(tool.name for tool in destructive) == ["services_delete", "services_update"]
+    for tool in destructive:
+        description = tool.description or ""
+        assert "confirmation_token" in description, tool.name
+        assert "without confirm" in description, tool.name
