@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import sys
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import anyio
 
 from .app import create_server
+from .http_auth import BearerGuard, CallerContext
 from .settings import Settings
 
 
@@ -43,6 +43,12 @@ def run(settings: Settings) -> int:
         )
         return 2
     announce(settings)
+    if settings.transport == "http" and not _is_loopback(settings.host) and not settings.allowed_hosts:
+        print(
+            f"ubiops-services-mcp: only requests with Host {settings.host}:<port> are accepted; set "
+            "UBIOPS_MCP_ALLOWED_HOSTS (and UBIOPS_MCP_ALLOWED_ORIGINS) to the names clients use.",
+            file=sys.stderr,
+        )
     server = create_server(settings)
     if settings.transport == "stdio":
         anyio.run(server.run_stdio_async)
@@ -60,7 +66,10 @@ async def _serve_http(settings: Settings, server: Any) -> None:
 
 
 def http_app(settings: Settings, server: Any) -> Any:
-    """The streamable-HTTP ASGI app at /mcp: Host/Origin allow lists always on, bearer auth when configured."""
+    """The streamable-HTTP ASGI app at /mcp: Host/Origin allow lists always on, bearer auth when configured.
+
+    Each request may carry the caller's own UbiOps token in `X-UbiOps-Token` (see http_auth.CallerContext).
+    """
     from mcp.server.transport_security import TransportSecuritySettings
 
     hosts = list(settings.allowed_hosts) or _default_hosts(settings.host)
@@ -75,6 +84,7 @@ def http_app(settings: Settings, server: Any) -> Any:
         host=settings.host,
         max_request_body_size=1024 * 1024,
     )
+    app = CallerContext(app)
     if settings.auth_token is not None:
         return BearerGuard(app, settings.auth_token.get_secret_value())
     return app
@@ -84,22 +94,3 @@ def _default_hosts(host: str) -> list[str]:
     if _is_loopback(host):
         return ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     return [f"{host}:*"]
-
-
-class BearerGuard:
-    """Refuses HTTP requests without `Authorization: Bearer <UBIOPS_MCP_AUTH_TOKEN>` (constant-time compare)."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self._app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"www-authenticate", b"Bearer")]})  # fmt: skip
-                await send({"type": "http.response.body", "body": b'{"error":"unauthorized"}'})
-                return
-        await self._app(scope, receive, send)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -22,7 +24,11 @@ from .retry import RetryPolicy, retry_after_s
 DEFAULT_HOST: Final = "https://api.ubiops.com/v2.1"
 USER_AGENT: Final = f"ubiops-services-mcp/{__version__} (+https://pypi.org/project/ubiops-services-mcp)"
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+# A service's whole configuration is a few kilobytes; a body far past that is a mistake or an attack.
+MAX_REQUEST_BYTES: Final = 64 * 1024
 _SERVICE_LIST = TypeAdapter(list[ServiceList])
+# A gateway that failed or timed out may have forwarded the request: a POST's outcome is then unknown.
+_GATEWAY_FAILURES: Final = (502, 504)
 _M = TypeVar("_M", ServiceDetail, ServiceStatus, ApiStatus)
 
 
@@ -40,14 +46,31 @@ class ApiConfig:
         return self.host.rstrip("/") + "/"
 
 
+# The UbiOps token of the caller being served, when it is not the configured one (a hosted server's users).
+_CALLER_TOKEN: ContextVar[SecretStr | None] = ContextVar("ubiops_caller_token", default=None)
+
+
+@contextmanager
+def caller_token(token: SecretStr | None) -> Generator[None]:
+    """API requests made inside (in this task and the tasks it starts) authenticate with `token`."""
+    reset = _CALLER_TOKEN.set(token)
+    try:
+        yield
+    finally:
+        _CALLER_TOKEN.reset(reset)
+
+
 class TokenAuth(httpx.Auth):
-    """`Authorization: Token <token>`; a value that already holds a scheme is sent as it is."""
+    """`Authorization: Token <token>`; a value that already holds a scheme is sent as it is.
+
+    The caller's own token (see `caller_token`) wins over the configured one.
+    """
 
     def __init__(self, token: SecretStr) -> None:
         self._token = token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        value = self._token.get_secret_value().strip()
+        value = (_CALLER_TOKEN.get() or self._token).get_secret_value().strip()
         request.headers["Authorization"] = value if " " in value else f"Token {value}"
         yield request
 
@@ -125,7 +148,12 @@ class ServicesApi:
         return _parse(response, ServiceDetail, target)
 
     async def delete(self, project: str, service: str) -> None:
-        await self._send("DELETE", services_path(project, service), Target("delete", project, service))
+        """DELETE; a 404 on a retry means an earlier attempt, whose answer was lost, deleted it."""
+        try:
+            await self._send("DELETE", services_path(project, service), Target("delete", project, service))
+        except errors.NotFound as gone:
+            if gone.attempts == 1:
+                raise
 
     async def status(self, project: str, service: str) -> ServiceStatus:
         target = Target("status", project, service)
@@ -141,9 +169,18 @@ class ServicesApi:
         try:
             found = await self.get(project, name)
         except errors.NotFound:
-            raise errors.OutcomeUnknown(
+            raise errors.NotCreated(
                 "The create request got no answer and the service does not exist now: it was not created. "
                 "It is safe to call services_create again.",
+                status=unknown.status,
+                target=unknown.target,
+                attempts=unknown.attempts,
+            ) from None
+        except errors.ApiError as failed:
+            raise errors.OutcomeUnknown(
+                f"The create request got no answer, and reading {name!r} back failed too ({failed.code}): "
+                "it may or may not exist. Check with services_get before calling services_create again.",
+                status=unknown.status,
                 target=unknown.target,
                 attempts=unknown.attempts,
             ) from None
@@ -167,12 +204,18 @@ class ServicesApi:
         idempotent: bool = True,
     ) -> httpx.Response:
         """One logical request: retried within the policy's bounds when that is safe."""
+        content = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        if content is not None and len(content) > MAX_REQUEST_BYTES:
+            raise errors.RequestTooLarge(
+                f"The request body would be {len(content)} bytes; the limit is {MAX_REQUEST_BYTES}. Nothing was sent.",
+                target=target,
+            )
         policy = self._retry
         deadline = time.monotonic() + policy.total_s
         attempt = 0
         while True:
             attempt += 1
-            error = await self._attempt(method, path, target, params, json_body, idempotent, deadline)
+            error = await self._attempt(method, path, target, params, content, idempotent, deadline)
             if isinstance(error, httpx.Response):
                 return error
             error.attempts = attempt
@@ -188,12 +231,11 @@ class ServicesApi:
         path: str,
         target: Target,
         params: dict[str, str] | None,
-        json_body: dict[str, Any] | None,
+        content: bytes | None,
         idempotent: bool,
         deadline: float,
     ) -> httpx.Response | ApiError:
         """One HTTP exchange; returns the successful response or the error it became."""
-        content = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"} if content is not None else None
         request = self._http.build_request(method, path, params=params, content=content, headers=headers)
         try:
@@ -214,10 +256,20 @@ class ServicesApi:
                 return errors.TimedOut("The API did not answer in time.", target=target)
             return errors.Unreachable(f"The connection failed: {type(exc).__name__}", target=target)
         except _BodyTooLarge:
-            return errors.InvalidResponse("The API's answer was larger than the limit.", target=target)
+            return errors.ResponseTooLarge(
+                f"The API's answer was larger than the {MAX_BODY_BYTES // (1024 * 1024)} MiB limit.", target=target
+            )
         if response.is_success:
             return response
-        return errors.from_response(response, target, retry_after_s(response))
+        failure = errors.from_response(response, target, retry_after_s(response))
+        if not idempotent and response.status_code in _GATEWAY_FAILURES:
+            return errors.OutcomeUnknown(
+                f"A gateway answered {response.status_code}: the request may or may not have reached the API.",
+                status=failure.status,
+                target=target,
+                request_id=failure.request_id,
+            )
+        return failure
 
 
 class _BodyTooLarge(Exception):

@@ -71,6 +71,16 @@ class BadRequest(ApiError):
         return "The API refused the values; correct the field named in the message and try again."
 
 
+class RequestTooLarge(ApiError):
+    """Refused before sending: the arguments make a request body past the client's limit."""
+
+    code = "invalid_arguments"
+
+    @property
+    def hint(self) -> str:
+        return "Shorten the arguments (labels, descriptions, lists) and call again."
+
+
 class Unauthorized(ApiError):
     code = "unauthorized"
 
@@ -169,6 +179,16 @@ class OutcomeUnknown(ApiError):
         return "The request may have been applied: read the service with services_get before retrying."
 
 
+class NotCreated(OutcomeUnknown):
+    """A create got no answer, and reading the service back shows it was not created."""
+
+    retryable = True
+
+    @property
+    def hint(self) -> str:
+        return "The service was not created: calling services_create again is safe."
+
+
 class InvalidResponse(ApiError):
     """The API answered with something that is not the documented shape."""
 
@@ -178,6 +198,17 @@ class InvalidResponse(ApiError):
     @property
     def hint(self) -> str:
         return "The API answered with an unexpected body; try again, and check UBIOPS_API_HOST."
+
+
+class ResponseTooLarge(InvalidResponse):
+    """The answer was larger than the client's cap: asking again would get the same answer."""
+
+    code = "response_too_large"
+    retryable = False
+
+    @property
+    def hint(self) -> str:
+        return "The API's answer was too large to read; ask for less (services_list filters) or check UBIOPS_API_HOST."
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
@@ -206,13 +237,36 @@ def error_message(response: httpx.Response) -> str:
 
 
 def from_response(response: httpx.Response, target: Target, retry_after_s: float | None) -> ApiError:
-    """The typed error for a non-2xx response."""
+    """The typed error for a non-2xx response; anything the API echoes of our credentials is redacted."""
     status = response.status_code
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    secrets = _credentials_sent(response)
+    request_id = response.headers.get("x-request-id")
     return cls(
-        error_message(response),
+        redact(error_message(response), secrets),
         status=status,
         target=target,
         retry_after_s=retry_after_s,
-        request_id=response.headers.get("x-request-id"),
+        request_id=None if request_id is None else redact(request_id[:200], secrets),
     )
+
+
+MIN_SECRET_CHARS = 12  # shorter values (the sandbox's "sandbox") would redact ordinary words
+
+
+def _credentials_sent(response: httpx.Response) -> list[str]:
+    """The Authorization value of the request, and its token without the scheme, longest first."""
+    try:
+        sent = response.request.headers.get("authorization", "")
+    except RuntimeError:  # a response built without a request
+        return []
+    value = sent.strip()
+    candidates = {value, value.partition(" ")[2].strip()}
+    return sorted((c for c in candidates if len(c) >= MIN_SECRET_CHARS), key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every occurrence of each secret replaced, so an API that echoes a token cannot leak it."""
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text

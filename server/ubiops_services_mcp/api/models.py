@@ -23,6 +23,10 @@ from pydantic import (
 
 NAME_MAX = 64
 TEXT_MAX = 400
+LABEL_KEY_MAX = 128
+LABEL_VALUE_MAX = 256
+LIST_MAX = 100
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 
 
 def _compiles_as_regex(value: str) -> str:
@@ -30,6 +34,12 @@ def _compiles_as_regex(value: str) -> str:
         re.compile(value)
     except re.error as exc:
         raise ValueError(f"must be a valid regular expression ({exc})") from None
+    return value
+
+
+def _not_dot_segment(value: str) -> str:
+    if value in (".", ".."):
+        raise ValueError("'.' and '..' are not names")
     return value
 
 
@@ -42,8 +52,19 @@ def _starts_with_slash(value: str) -> str:
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 NullablePositiveInt = Annotated[StrictInt, Field(gt=0)] | None
-ServiceName = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
-Labels = dict[StrictStr, StrictStr]
+# A name is one URL path segment later on: no control characters, not '.' or '..'.
+Name = Annotated[
+    StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=NO_CONTROL), AfterValidator(_not_dot_segment)
+]
+ServiceName = Name
+Labels = Annotated[
+    dict[
+        Annotated[StrictStr, Field(min_length=1, max_length=LABEL_KEY_MAX)],
+        Annotated[StrictStr, Field(max_length=LABEL_VALUE_MAX)],
+    ],
+    Field(max_length=LIST_MAX),
+]
+Extensions = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=32)]], Field(max_length=LIST_MAX)]
 Text = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
 PathRegex = Annotated[StrictStr, Field(max_length=TEXT_MAX), AfterValidator(_compiles_as_regex)]
 HealthPath = Annotated[StrictStr, Field(min_length=1, max_length=TEXT_MAX), AfterValidator(_starts_with_slash)]
@@ -71,10 +92,8 @@ class _ServiceFields(BaseModel):
     model_config = _REQUEST
 
     name: ServiceName | MISSING = Field(default=MISSING, description="New name: renames the service.")
-    deployment: Annotated[StrictStr, Field(min_length=1)] | MISSING = Field(
-        default=MISSING, description="Deployment to route to."
-    )
-    version: Annotated[StrictStr, Field(min_length=1)] | MISSING | None = Field(
+    deployment: Name | MISSING = Field(default=MISSING, description="Deployment to route to.")
+    version: Name | MISSING | None = Field(
         default=MISSING, description="Deployment version; null to follow the deployment's default version."
     )
     port: Port | MISSING = Field(default=MISSING, description="Port (1-65535) the instances listen on.")
@@ -92,7 +111,7 @@ class _ServiceFields(BaseModel):
         default=MISSING,
         description="Regular expression of request paths not to log, e.g. '(health|status)$'.",
     )
-    request_logging_excluded_extensions: list[StrictStr] | MISSING = Field(
+    request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not to log, without dots, e.g. ['svg', 'tar']."
     )
     health_check: HealthCheck | MISSING = Field(default=MISSING, description="Health check of the instances.")
@@ -127,10 +146,10 @@ class ServiceCreate(_ServiceFields):
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
         description="Unique name of the service in the project, 1-64 characters."
     )
-    deployment: Annotated[StrictStr, Field(min_length=1)] = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+    deployment: Name = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
         description="Name of the deployment whose instances serve the requests."
     )
-    version: Annotated[StrictStr, Field(min_length=1)] | MISSING = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
+    version: Name | MISSING = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
         default=MISSING, description="Deployment version; leave out to follow the deployment's default version."
     )
     port: Port = Field(  # pyright: ignore[reportIncompatibleVariableOverride]

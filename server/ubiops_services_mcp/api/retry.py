@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 import httpx
 
 MAX_WAIT_HINT_S = 3600.0
+UNIX_TIME_FLOOR = 1_000_000_000.0  # a wait this long is not a wait: it is a point in time (2001 onwards)
 
 
 @dataclass(frozen=True)
@@ -27,16 +31,42 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
-def retry_after_s(response: httpx.Response) -> float | None:
-    """Seconds the API asked us to wait: `Retry-After`, else `x-ratelimit-reset`."""
+def retry_after_s(response: httpx.Response, now: float | None = None) -> float | None:
+    """Seconds the API asked us to wait: `Retry-After` (seconds or HTTP date), else `x-ratelimit-reset`.
+
+    `x-ratelimit-reset` is read as seconds to wait, or as a Unix time when it is one (some gateways send that).
+    """
+    at = time.time() if now is None else now
     for header in ("retry-after", "x-ratelimit-reset"):
         value = response.headers.get(header)
         if value is None:
             continue
-        try:
-            seconds = float(value)
-        except ValueError:
-            continue
-        if 0 <= seconds <= MAX_WAIT_HINT_S:
+        seconds = _wait_s(value.strip(), at)
+        if seconds is not None:
             return seconds
     return None
+
+
+def _wait_s(value: str, now: float) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = _until_date(value, now)
+        if seconds is None:
+            return None
+    else:
+        if seconds >= UNIX_TIME_FLOOR:
+            seconds = max(seconds - now, 0.0)
+    if 0 <= seconds <= MAX_WAIT_HINT_S:
+        return seconds
+    return None
+
+
+def _until_date(value: str, now: float) -> float | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when.timestamp() - now, 0.0)

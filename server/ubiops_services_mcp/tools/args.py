@@ -6,9 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
-from ..api.models import ServiceCreate, ServiceUpdate
-
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+from ..api.models import Name, ServiceCreate, ServiceUpdate
 
 
 def _label_pairs(value: str | dict[str, str] | None) -> str | None:
@@ -37,14 +35,6 @@ def _id_list(value: str | list[str] | None) -> str | None:
         raise ValueError("ids must not contain ','")
     return ",".join(cleaned) or None
 
-
-def _not_dot_segment(value: str) -> str:
-    if value in (".", ".."):
-        raise ValueError("'.' and '..' are not names")
-    return value
-
-
-Name = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=_NO_CONTROL), AfterValidator(_not_dot_segment)]
 
 ProjectArg = Annotated[
     Name | None,

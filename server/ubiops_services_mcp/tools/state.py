@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 
@@ -44,7 +44,9 @@ def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
     client = getattr(request, "client", None)
     if client is not None:
         who["remote"] = getattr(client, "host", None)
-    user = getattr(request, "user", None)
+    scope: object = getattr(request, "scope", None)
+    user: object = cast(dict[str, Any], scope).get("user") if isinstance(scope, dict) else None  # not request.user:
+    # that property asserts when no authentication middleware ran.
     client_id = getattr(user, "username", None) or getattr(getattr(user, "access_token", None), "client_id", None)
     if client_id:
         who["http_client_id"] = client_id
