@@ -12,7 +12,8 @@ from typing import Any, Final
 import httpx
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult
 from pydantic import SecretStr, ValidationError
 
 from . import __version__, prompts, resources
@@ -51,6 +52,15 @@ class ServicesServer(MCPServer[AppState]):
             if isinstance(error, UnexpectedToolError) or not isinstance(error.__cause__, ValidationError):
                 raise
             return validation_error_result(name, error.__cause__)
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
+    ) -> GetPromptResult | InputRequiredResult:
+        """An unknown prompt is the caller's mistake (invalid params) on both protocols, not an internal error."""
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as error:
+            raise MCPError(code=INVALID_PARAMS, message=str(error)) from None
 
 
 def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> ServicesServer:

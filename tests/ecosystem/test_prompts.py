@@ -172,3 +172,13 @@ def test_a_broken_file_stops_loading(tmp_path: Path) -> None:
     (tmp_path / "sample.md").write_text(GOOD.replace("{{who}}", "{{nobody}}"))
     with pytest.raises(PromptFileError, match="nobody"):
         load_prompts(tmp_path)
+
+
+async def test_an_unknown_prompt_is_invalid_params_on_both_protocols(
+    settings: Settings, wire: RecordingTransport, mode: str
+) -> None:
+    async with session(settings, wire, mode) as client:
+        with pytest.raises(MCPError) as raised:
+            await client.get_prompt("no-such-prompt")
+    assert raised.value.error.code == INVALID_PARAMS
+    assert "Unknown prompt: no-such-prompt" in raised.value.error.message
