@@ -184,3 +184,12 @@ async def test_explicit_project_wins_and_missing_project_is_refused(
     assert "UBIOPS_PROJECT" in data(missing)["error"]["message"]
     assert wire.lines == ["GET /v2.1/projects/other/services"]
     assert data(other)["error"]["code"] == "not_found"
+
+
+async def test_list_leaves_out_empty_values(settings: Settings, wire: RecordingTransport) -> None:
+    async with session(settings, wire) as client:
+        await client.call_tool("services_create", {"data": {"name": "dflt", "deployment": "hello-world", "port": 80}})
+        listed = await client.call_tool("services_list", {})
+    assert data(listed)["services"] == [
+        {"name": "dflt", "deployment": "hello-world", "port": 80, "labels": {}, "authentication_required": True}
+    ]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any, cast
+
+_DEFS = "#/$defs/"
 
 
 def compact_schema(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
-    """Drop generated titles (and, for outputs, defaults) and write `anyOf [T, null]` as `type: [T, null]`."""
-    return cast(dict[str, Any], _compact(schema, output, in_names=False))
+    """Drop generated titles, `default: null` (for outputs every default) and `additionalProperties: true` (the
+    JSON Schema default); write `anyOf [T, null]` as `type: [T, null]`; in outputs, inline definitions used once."""
+    compact = cast(dict[str, Any], _compact(schema, output, in_names=False))
+    return _inline_single_use(compact) if output else compact
 
 
 def _compact(node: Any, output: bool, in_names: bool) -> Any:
@@ -20,7 +26,9 @@ def _compact(node: Any, output: bool, in_names: bool) -> Any:
         return {key: _compact(value, output, False) for key, value in mapping.items()}
     result: dict[str, Any] = {}
     for key, value in mapping.items():
-        if key == "title" or (output and key == "default"):
+        if key == "title" or (key == "default" and (output or value is None)):
+            continue
+        if key == "additionalProperties" and value is True:
             continue
         result[key] = _compact(value, output, in_names=key in ("properties", "$defs"))
     return _nullable(result)
@@ -39,3 +47,50 @@ def _nullable(node: dict[str, Any]) -> dict[str, Any]:
         return node
     merged = {key: value for key, value in node.items() if key != "anyOf"}
     return {**inner, **merged, "type": [inner["type"], "null"]}
+
+
+def _refs(node: Any) -> Iterator[str]:
+    """Every `$ref` value in a schema, definitions included."""
+    if isinstance(node, list):
+        for item in cast(list[Any], node):
+            yield from _refs(item)
+    elif isinstance(node, dict):
+        for key, value in cast(dict[str, Any], node).items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+
+
+def _inline_single_use(schema: dict[str, Any]) -> dict[str, Any]:
+    """Put a definition used exactly once where it is used, unless a keyword beside the `$ref` says otherwise
+    (e.g. its own description): the name and the pointer go, and validators skip a lookup."""
+    definitions = cast(dict[str, Any], schema.get("$defs") or {})
+    uses = Counter(_refs(schema))
+
+    def expand(node: Any, seen: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [expand(item, seen) for item in cast(list[Any], node)]
+        if not isinstance(node, dict):
+            return node
+        mapping = cast(dict[str, Any], node)
+        ref = mapping.get("$ref")
+        name = ref.removeprefix(_DEFS) if isinstance(ref, str) and ref.startswith(_DEFS) else ""
+        if name in definitions and uses[_DEFS + name] == 1 and name not in seen:
+            target = cast(dict[str, Any], expand(definitions[name], seen | {name}))
+            siblings = {key: expand(value, seen) for key, value in mapping.items() if key != "$ref"}
+            if all(target.get(key, value) == value for key, value in siblings.items()):
+                return {**target, **siblings}
+        return {key: expand(value, seen) for key, value in mapping.items()}
+
+    result = cast(dict[str, Any], expand({k: v for k, v in schema.items() if k != "$defs"}, frozenset()))
+    kept: dict[str, Any] = {}
+    pending = list(_refs(result))
+    while pending:  # definitions still referenced, directly or through another kept definition
+        name = pending.pop().removeprefix(_DEFS)
+        if name in definitions and name not in kept:
+            kept[name] = expand(definitions[name], frozenset({name}))
+            pending.extend(_refs(kept[name]))
+    if kept:
+        result["$defs"] = {name: kept[name] for name in definitions if name in kept}
+    return result

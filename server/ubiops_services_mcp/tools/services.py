@@ -92,8 +92,8 @@ async def services_list(
 ) -> Annotated[CallToolResult, ListResult]:
     """List the services of a project, optionally filtered by labels or deployment versions.
 
-    Read-only. Each service shows name, deployment, version, port, labels and authentication_required;
-    use services_get for one service's full configuration.
+    Read-only. Each service shows name, deployment, version (absent: the deployment's default version), port,
+    labels and authentication_required; use services_get for one service's full configuration.
     """
     app = app_state(ctx)
     project = app.project(project_name)
@@ -139,7 +139,8 @@ async def services_status(
 
 
 def _summary(item: dict[str, Any], keep: tuple[str, ...]) -> ServiceSummary:
-    return ServiceSummary.model_validate({key: item.get(key) for key in keep})
+    """The kept fields that have a value: a list costs the model's context, and null says nothing here."""
+    return ServiceSummary.model_validate({key: item[key] for key in keep if item.get(key) is not None})
 
 
 def _api_fields(error: ApiError) -> dict[str, Any]:
