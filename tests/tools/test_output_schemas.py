@@ -42,3 +42,14 @@ async def test_every_result_matches_its_output_schema(settings: Settings, wire: 
             assert schema is not None
             assert schema["type"] == "object"
             jsonschema.validate(data(result), schema)
+
+
+async def test_optional_arguments_have_a_single_type(settings: Settings, wire: RecordingTransport) -> None:
+    """Optional arguments are left out rather than sent as null: no null option clutters their schema."""
+    async with session(settings, wire) as client:
+        tools = {tool.name: tool.input_schema for tool in (await client.list_tools()).tools}
+    for name, schema in tools.items():
+        for prop_name, prop in schema["properties"].items():
+            if prop_name not in schema.get("required", []):
+                assert "null" not in str(prop.get("type")), (name, prop_name)
+                assert {"type": "null"} not in prop.get("anyOf", []), (name, prop_name)

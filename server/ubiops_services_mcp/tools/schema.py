@@ -11,7 +11,8 @@ _DEFS = "#/$defs/"
 
 def compact_schema(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
     """Drop generated titles, `default: null` (for outputs every default) and `additionalProperties: true` (the
-    JSON Schema default); write `anyOf [T, null]` as `type: [T, null]`; in outputs, inline definitions used once."""
+    JSON Schema default); drop the null option of optional arguments whose default is null; write the remaining
+    `anyOf [T, null]` as `type: [T, null]`; in outputs, inline definitions used once."""
     compact = cast(dict[str, Any], _compact(schema, output, in_names=False))
     return _inline_single_use(compact) if output else compact
 
@@ -24,6 +25,8 @@ def _compact(node: Any, output: bool, in_names: bool) -> Any:
     mapping = cast(dict[str, Any], node)
     if in_names:  # keys here are property or definition names, not schema keywords
         return {key: _compact(value, output, False) for key, value in mapping.items()}
+    if not output:
+        mapping = _optional_without_null(mapping)
     result: dict[str, Any] = {}
     for key, value in mapping.items():
         if key == "title" or (key == "default" and (output or value is None)):
@@ -32,6 +35,32 @@ def _compact(node: Any, output: bool, in_names: bool) -> Any:
             continue
         result[key] = _compact(value, output, in_names=key in ("properties", "$defs"))
     return _nullable(result)
+
+
+def _optional_without_null(node: dict[str, Any]) -> dict[str, Any]:
+    """An optional argument whose default is null needs no null type: leaving it out means the same, and
+    schemas without `anyOf`/type lists travel to more clients (some LLM APIs accept one type per field)."""
+    properties = node.get("properties")
+    if not isinstance(properties, dict):
+        return node
+    required = set(cast(list[str], node.get("required") or []))
+    trimmed: dict[str, Any] = {}
+    for name, prop in cast(dict[str, Any], properties).items():
+        if name not in required and isinstance(prop, dict) and "default" in prop and prop["default"] is None:
+            prop = _drop_null_option(cast(dict[str, Any], prop))
+        trimmed[name] = prop
+    return {**node, "properties": trimmed}
+
+
+def _drop_null_option(prop: dict[str, Any]) -> dict[str, Any]:
+    options = prop.get("anyOf")
+    if not isinstance(options, list):
+        return prop
+    kept = [option for option in cast(list[Any], options) if option != {"type": "null"}]
+    rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+    if len(kept) == 1 and isinstance(kept[0], dict):
+        return {**cast(dict[str, Any], kept[0]), **rest}
+    return {**rest, "anyOf": kept}
 
 
 def _nullable(node: dict[str, Any]) -> dict[str, Any]:
