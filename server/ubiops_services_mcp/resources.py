@@ -8,6 +8,7 @@ lifespan state where the handler can find it for the length of that one request.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -28,6 +29,7 @@ from mcp.types import (
 from pydantic import TypeAdapter, ValidationError
 
 from .api import errors
+from .api.client import current_caller_token
 from .tools.args import Name
 from .tools.results import ServiceResult
 from .tools.state import AppState, app_state
@@ -37,26 +39,40 @@ SERVICE_URI: Final = "ubiops://projects/{project_name}/services/{service_name}"
 JSON_MIME: Final = "application/json"
 MAX_COMPLETIONS: Final = 100
 MAX_SEEN: Final = 20
+MAX_CALLERS: Final = 1000
 _NAME: Final = TypeAdapter(Name)
 _completing: ContextVar[AppState | None] = ContextVar("ubiops_completing", default=None)
 
 
 class SeenProjects:
-    """Projects this server read or changed services in, most recent first, for project_name completion."""
+    """Projects this server read or changed services in, most recent first, for project_name completion.
+
+    Kept per caller: on a hosted server whose users send their own UbiOps token, one user's project names
+    must not show up in another's completions.
+    """
 
     def __init__(self, limit: int = MAX_SEEN) -> None:
-        self._names: dict[str, None] = {}
+        self._by_caller: dict[str, dict[str, None]] = {}
         self._limit = limit
 
     def add(self, name: str) -> None:
         """Move the name to the front, forgetting the oldest past the limit."""
-        self._names.pop(name, None)
-        self._names[name] = None
-        while len(self._names) > self._limit:
-            del self._names[next(iter(self._names))]
+        names = self._by_caller.setdefault(_caller_key(), {})
+        names.pop(name, None)
+        names[name] = None
+        while len(names) > self._limit:
+            del names[next(iter(names))]
+        while len(self._by_caller) > MAX_CALLERS:
+            del self._by_caller[next(iter(self._by_caller))]
 
     def names(self) -> list[str]:
-        return list(reversed(self._names))
+        return list(reversed(self._by_caller.get(_caller_key(), {})))
+
+
+def _caller_key() -> str:
+    """Who the current request acts as: its own UbiOps token (by fingerprint), or the server's."""
+    token = current_caller_token()
+    return "" if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
 
 
 class CompletionState:

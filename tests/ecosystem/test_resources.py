@@ -185,3 +185,20 @@ def test_projects_seen_keeps_the_most_recent_few() -> None:
     for name in ("a", "b", "c", "a", "d"):
         seen.add(name)
     assert seen.names() == ["d", "a", "c"]
+
+
+def test_projects_seen_are_kept_per_caller_token() -> None:
+    from pydantic import SecretStr
+
+    from ubiops_services_mcp.api.client import caller_token
+    from ubiops_services_mcp.resources import SeenProjects
+
+    seen = SeenProjects()
+    with caller_token(SecretStr("alice-token-0123456789")):
+        seen.add("alice-project")
+    with caller_token(SecretStr("bob-token-0123456789")):
+        seen.add("bob-project")
+        assert seen.names() == ["bob-project"]
+    with caller_token(SecretStr("alice-token-0123456789")):
+        assert seen.names() == ["alice-project"]
+    assert seen.names() == []  # the server's own identity saw neither

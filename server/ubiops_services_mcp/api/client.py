@@ -60,6 +60,11 @@ def caller_token(token: SecretStr | None) -> Generator[None]:
         _CALLER_TOKEN.reset(reset)
 
 
+def current_caller_token() -> SecretStr | None:
+    """The caller's own token for this request, if the HTTP layer set one."""
+    return _CALLER_TOKEN.get()
+
+
 class TokenAuth(httpx.Auth):
     """`Authorization: Token <token>`; a value that already holds a scheme is sent as it is.
 
