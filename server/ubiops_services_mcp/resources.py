@@ -8,7 +8,6 @@ lifespan state where the handler can find it for the length of that one request.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -29,7 +28,7 @@ from mcp.types import (
 from pydantic import TypeAdapter, ValidationError
 
 from .api import errors
-from .api.client import current_caller_token
+from .api.client import current_caller_key
 from .tools.args import Name
 from .tools.results import ServiceResult
 from .tools.state import AppState, app_state
@@ -57,7 +56,7 @@ class SeenProjects:
 
     def add(self, name: str) -> None:
         """Move the name to the front, forgetting the oldest past the limit."""
-        names = self._by_caller.setdefault(_caller_key(), {})
+        names = self._by_caller.setdefault(current_caller_key(), {})
         names.pop(name, None)
         names[name] = None
         while len(names) > self._limit:
@@ -66,13 +65,7 @@ class SeenProjects:
             del self._by_caller[next(iter(self._by_caller))]
 
     def names(self) -> list[str]:
-        return list(reversed(self._by_caller.get(_caller_key(), {})))
-
-
-def _caller_key() -> str:
-    """Who the current request acts as: its own UbiOps token (by fingerprint), or the server's."""
-    token = current_caller_token()
-    return "" if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
+        return list(reversed(self._by_caller.get(current_caller_key(), {})))
 
 
 class CompletionState:

@@ -11,7 +11,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from tests.conftest import RecordingTransport, data, session
-from ubiops_services_mcp.tools.confirmation import Binding, Signer, canonical_hash
+from ubiops_services_mcp.tools.confirmation import Binding, Signer, TokenRefused, canonical_hash
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +168,15 @@ def _unb64(text: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_a_token_is_bound_to_its_caller() -> None:
+    from ubiops_services_mcp.api.client import caller_token
+
+    signer = Signer(SecretStr("s"), 600)
+    with caller_token(SecretStr("alice-token-0123456789")):
+        token, _ = signer.issue(Binding("delete", "demo", "svc", canonical_hash({}), "t"))
+        signer.verify(token, Binding("delete", "demo", "svc", canonical_hash({}), "t"))
+    for other in (SecretStr("bob-token-0123456789"), None):
+        with caller_token(other), pytest.raises(TokenRefused, match="another caller"):
+            signer.verify(token, Binding("delete", "demo", "svc", canonical_hash({}), "t"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -193,3 +194,12 @@ async def test_list_leaves_out_empty_values(settings: Settings, wire: RecordingT
     assert data(listed)["services"] == [
         {"name": "dflt", "deployment": "hello-world", "port": 80, "labels": {}, "authentication_required": True}
     ]
+
+
+@pytest.mark.parametrize("project", ["null", "true", "[]", "{}"])
+async def test_project_names_that_look_like_json_stay_names(
+    settings: Settings, wire: RecordingTransport, project: str
+) -> None:
+    async with session(settings, wire) as client:
+        await client.call_tool("services_list", {"project_name": project})
+    assert wire.requests[0].path == f"/v2.1/projects/{quote(project, safe='')}/services"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Generator
@@ -63,6 +64,12 @@ def caller_token(token: SecretStr | None) -> Generator[None]:
 def current_caller_token() -> SecretStr | None:
     """The caller's own token for this request, if the HTTP layer set one."""
     return _CALLER_TOKEN.get()
+
+
+def current_caller_key() -> str:
+    """A one-way name for whom this request acts as: "" for the server's own token, else a hash of the caller's."""
+    token = _CALLER_TOKEN.get()
+    return "" if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
 
 
 class TokenAuth(httpx.Auth):

@@ -36,10 +36,11 @@ def _id_list(value: str | list[str] | None) -> str | None:
     return ",".join(cleaned) or None
 
 
+# Not `str | None`: the SDK would turn the string "null" into None, and so a project named "null" into the default.
 ProjectArg = Annotated[
-    Name | None,
-    Field(description="UbiOps project. Leave out to use the server's default project (UBIOPS_PROJECT)."),
+    Name, Field(description="UbiOps project. Leave out to use the server's default project (UBIOPS_PROJECT).")
 ]
+NO_PROJECT_GIVEN = ""
 ServiceNameArg = Annotated[Name, Field(description="Name of the service.")]
 CreateData = Annotated[ServiceCreate, Field(description="The new service: name, deployment, port, and options.")]
 UpdateData = Annotated[ServiceUpdate, Field(description="Only the fields to change; the rest keep their values.")]

@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 
 from ..api.errors import ApiError
 from ..api.models import CREATE_FIELDS, ServiceDetail
-from .args import ConfirmArg, ProjectArg, ServiceNameArg, TokenArg, UpdateData
+from .args import NO_PROJECT_GIVEN, ConfirmArg, ProjectArg, ServiceNameArg, TokenArg, UpdateData
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
 from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
@@ -33,7 +33,7 @@ async def services_update(
     data: UpdateData,
     ctx: Context,
     human: Annotated[ElicitationResult[ConfirmUpdate], Resolve(ask_update)],
-    project_name: ProjectArg = None,
+    project_name: ProjectArg = NO_PROJECT_GIVEN,
     confirm: ConfirmArg = False,
     confirmation_token: TokenArg = None,
 ) -> Annotated[CallToolResult, ChangeResult]:
@@ -78,7 +78,7 @@ async def services_delete(
     service_name: ServiceNameArg,
     ctx: Context,
     human: Annotated[ElicitationResult[ConfirmDelete], Resolve(ask_delete)],
-    project_name: ProjectArg = None,
+    project_name: ProjectArg = NO_PROJECT_GIVEN,
     confirm: ConfirmArg = False,
     confirmation_token: TokenArg = None,
 ) -> Annotated[CallToolResult, ChangeResult]:

@@ -1,8 +1,8 @@
 """Confirmation tokens that a model cannot forge: HMAC-signed, bound to one previewed change.
 
-A token binds the operation, project, service, a hash of the exact payload, the service's
-`time_updated` when it was previewed, and an expiry. It is stateless, so every replica that
-shares the secret accepts it.
+A token binds the caller (on a multi-user HTTP server), the operation, project, service, a hash of the
+exact payload, the service's `time_updated` when it was previewed, and an expiry. It is stateless, so every
+replica that shares the secret accepts it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from pydantic import SecretStr
 
+from ..api.client import current_caller_key
 from ..api.models import ServiceDetail
 
 TOKEN_VERSION: Final = "v1"
@@ -45,9 +46,11 @@ class Binding:
     service: str
     payload_hash: str
     time_updated: str | None
+    caller: str = field(default_factory=current_caller_key)
 
     def claims(self, expires: int) -> dict[str, Any]:
         return {
+            "c": self.caller[:16],
             "op": self.operation,
             "p": self.project,
             "s": self.service,
@@ -82,6 +85,8 @@ class Signer:
             raise TokenRefused("the confirmation_token has expired")
         if claims.get("op") != binding.operation:
             raise TokenRefused(f"the confirmation_token was issued for {claims.get('op')!r}, not this operation")
+        if claims.get("c", "") != binding.caller[:16]:
+            raise TokenRefused("the confirmation_token was issued to another caller")
         if claims.get("p") != binding.project or claims.get("s") != binding.service:
             raise TokenRefused("the confirmation_token was issued for another project or service")
         if claims.get("h") != binding.payload_hash:

@@ -29,7 +29,7 @@ def _compact(node: Any, output: bool, in_names: bool) -> Any:
         mapping = _optional_without_null(mapping)
     result: dict[str, Any] = {}
     for key, value in mapping.items():
-        if key == "title" or (key == "default" and (output or value is None)):
+        if key == "title" or (key == "default" and (output or value in (None, ""))):
             continue
         if key == "additionalProperties" and value is True:
             continue
@@ -46,7 +46,7 @@ def _optional_without_null(node: dict[str, Any]) -> dict[str, Any]:
     required = set(cast(list[str], node.get("required") or []))
     trimmed: dict[str, Any] = {}
     for name, prop in cast(dict[str, Any], properties).items():
-        if name not in required and isinstance(prop, dict) and "default" in prop and prop["default"] is None:
+        if name not in required and isinstance(prop, dict) and cast(dict[str, Any], prop).get("default", 0) is None:
             prop = _drop_null_option(cast(dict[str, Any], prop))
         trimmed[name] = prop
     return {**node, "properties": trimmed}

@@ -14,6 +14,7 @@ from ..api.errors import ApiError
 from ..settings import MUTATING_TOOLS, Settings
 from . import changes
 from .args import (
+    NO_PROJECT_GIVEN,
     CreateData,
     FieldsArg,
     LabelsArg,
@@ -42,7 +43,7 @@ SUMMARY_FIELDS = ("name", "deployment", "version", "port", "labels", "authentica
 
 
 async def services_create(
-    data: CreateData, ctx: Context, project_name: ProjectArg = None
+    data: CreateData, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, CreateResult]:
     """Create a service: a new HTTPS endpoint in front of one port of a deployment's instances.
 
@@ -65,7 +66,7 @@ async def services_create(
 
 
 async def services_get(
-    service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = None
+    service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, ServiceResult]:
     """Get one service's full configuration: deployment, version, port, authentication, logging, limits, endpoint.
 
@@ -84,7 +85,7 @@ async def services_get(
 
 async def services_list(
     ctx: Context,
-    project_name: ProjectArg = None,
+    project_name: ProjectArg = NO_PROJECT_GIVEN,
     labels: LabelsArg = None,
     deployment_version_ids: VersionIdsArg = None,
     fields: FieldsArg = None,
@@ -117,7 +118,7 @@ async def services_list(
 
 
 async def services_status(
-    service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = None
+    service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, StatusResult]:
     """Check whether a service is ready to take requests, and how many instances are ready. Read-only."""
     app = app_state(ctx)

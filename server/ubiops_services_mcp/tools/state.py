@@ -24,7 +24,7 @@ class AppState:
     sandbox: bool
 
     def project(self, project_name: str | None) -> str | None:
-        """The project a call is about: its own argument, else the configured default."""
+        """The project a call is about: its own argument, else (None or "") the configured default."""
         return project_name or self.settings.default_project
 
 
