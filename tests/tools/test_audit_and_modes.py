@@ -176,3 +176,31 @@ async def test_unsettled_create_is_never_posted_twice(
     assert error["code"] == "outcome_unknown"
     assert says in error["message"]
     assert [r.method for r in transport.requests] == ["POST", "GET"]
+
+
+async def test_a_rename_whose_answer_was_lost_is_read_back_under_its_new_name(settings: Settings) -> None:
+    detail = {"id": "1", "name": "svc", "deployment": "hello-world", "port": 8080, "time_updated": "t1"}
+    patches: list[int] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            patches.append(1)
+            if len(patches) == 1:
+                raise httpx.RemoteProtocolError("dropped after the API applied it", request=request)
+            return httpx.Response(404, json={"error": "Service not found"})
+        if request.url.path.endswith("/services/new"):
+            return httpx.Response(200, json={**detail, "name": "new", "time_updated": "t2"})
+        return httpx.Response(200, json=detail)
+
+    transport = scripted(api)
+    rename = {"service_name": "svc", "data": {"name": "new"}, "confirm": True}
+    async with session(settings.with_overrides(confirmation="flag"), transport) as client:
+        result = await client.call_tool("services_update", rename)
+    assert data(result)["outcome"] == "applied"
+    assert data(result)["service"]["name"] == "new"
+    assert [r.line for r in transport.requests] == [
+        "GET /v2.1/projects/demo/services/svc",
+        "PATCH /v2.1/projects/demo/services/svc",
+        "PATCH /v2.1/projects/demo/services/svc",
+        "GET /v2.1/projects/demo/services/new",
+    ]

@@ -154,9 +154,19 @@ class ServicesApi:
         return _parse_list(response, target)
 
     async def update(self, project: str, service: str, data: ServiceUpdate) -> ServiceDetail:
+        """PATCH; a rename whose retry gets 404 was applied by an earlier attempt: read it under its new name."""
         target = Target("update", project, service)
-        path = services_path(project, service)
-        response = await self._send("PATCH", path, target, json_body=data.to_body())
+        body = data.to_body()
+        try:
+            response = await self._send("PATCH", services_path(project, service), target, json_body=body)
+        except errors.NotFound as gone:
+            renamed = body.get("name")
+            if gone.attempts == 1 or not isinstance(renamed, str) or renamed == service:
+                raise
+            found = await self.get(project, renamed)
+            if not _matches(found, body):
+                raise
+            return found
         return _parse(response, ServiceDetail, target)
 
     async def delete(self, project: str, service: str) -> None:
