@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 _DEFS = "#/$defs/"
+_ANNOTATIONS = frozenset({"description", "examples"})
 
 
 def compact_schema(schema: dict[str, Any], *, output: bool = False) -> dict[str, Any]:
@@ -92,8 +93,8 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def _inline_single_use(schema: dict[str, Any]) -> dict[str, Any]:
-    """Put a definition used exactly once where it is used, unless a keyword beside the `$ref` says otherwise
-    (e.g. its own description): the name and the pointer go, and validators skip a lookup."""
+    """Put a definition used exactly once where it is used (a description beside the `$ref` wins over the
+    definition's): the name and the pointer go, and validators skip a `$ref` lookup (~tens of µs each)."""
     definitions = cast(dict[str, Any], schema.get("$defs") or {})
     uses = Counter(_refs(schema))
 
@@ -108,7 +109,8 @@ def _inline_single_use(schema: dict[str, Any]) -> dict[str, Any]:
         if name in definitions and uses[_DEFS + name] == 1 and name not in seen:
             target = cast(dict[str, Any], expand(definitions[name], seen | {name}))
             siblings = {key: expand(value, seen) for key, value in mapping.items() if key != "$ref"}
-            if all(target.get(key, value) == value for key, value in siblings.items()):
+            clashing = {key for key, value in siblings.items() if target.get(key, value) != value}
+            if clashing <= _ANNOTATIONS:  # the use site's own words win; validation is unchanged
                 return {**target, **siblings}
         return {key: expand(value, seen) for key, value in mapping.items()}
 
