@@ -18,7 +18,7 @@ from typing import Any, Final
 from pydantic import SecretStr
 from starlette.authentication import AuthCredentials, SimpleUser, UnauthenticatedUser
 
-from .api.client import caller_token
+from .api.auth import caller_token
 
 CALLER_TOKEN_HEADER: Final = b"x-ubiops-token"
 MAX_TOKEN_CHARS: Final = 1000

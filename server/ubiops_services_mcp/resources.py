@@ -28,7 +28,7 @@ from mcp.types import (
 from pydantic import TypeAdapter, ValidationError
 
 from .api import errors
-from .api.client import current_caller_key
+from .api.auth import current_caller_key
 from .tools.args import Name
 from .tools.results import ServiceResult
 from .tools.state import AppState, app_state

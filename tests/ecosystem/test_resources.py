@@ -190,7 +190,7 @@ def test_projects_seen_keeps_the_most_recent_few() -> None:
 def test_projects_seen_are_kept_per_caller_token() -> None:
     from pydantic import SecretStr
 
-    from ubiops_services_mcp.api.client import caller_token
+    from ubiops_services_mcp.api.auth import caller_token
     from ubiops_services_mcp.resources import SeenProjects
 
     seen = SeenProjects()

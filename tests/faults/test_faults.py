@@ -19,7 +19,7 @@ from mcp import Client
 from tests.conftest import data, free_port
 from tests.faults.conftest import fault_settings
 from tests.faults.fake_api import Behaviour, Delay, Drop, FakeApi, Huge, Normal, Reply, Truncate, json_reply
-from ubiops_services_mcp.api.client import MAX_BODY_BYTES
+from ubiops_services_mcp.api.responses import MAX_BODY_BYTES
 from ubiops_services_mcp.app import create_server
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from ubiops_services_mcp.api.client import TokenAuth, caller_token
+from ubiops_services_mcp.api.auth import TokenAuth, caller_token
 from ubiops_services_mcp.http_auth import BearerGuard, CallerContext, fingerprint
 
 pytestmark = pytest.mark.anyio

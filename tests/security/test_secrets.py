@@ -28,7 +28,8 @@ from tests.faults.fake_api import Drop, FakeApi, Huge, Truncate, json_reply
 from tests.security.process import SCRIPT, base_env, run, serving
 from tests.security.test_http import mcp_client
 from ubiops_services_mcp.api import errors
-from ubiops_services_mcp.api.client import TokenAuth, build_http_client
+from ubiops_services_mcp.api.auth import TokenAuth
+from ubiops_services_mcp.api.client import build_http_client
 from ubiops_services_mcp.app import create_server
 from ubiops_services_mcp.settings import Settings, from_env
 

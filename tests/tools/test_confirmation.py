@@ -171,7 +171,7 @@ def _unb64(text: str) -> bytes:
 
 
 def test_a_token_is_bound_to_its_caller() -> None:
-    from ubiops_services_mcp.api.client import caller_token
+    from ubiops_services_mcp.api.auth import caller_token
 
     signer = Signer(SecretStr("s"), 600)
     with caller_token(SecretStr("alice-token-0123456789")):

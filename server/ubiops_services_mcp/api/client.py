@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Generator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import quote
 
 import anyio
 import httpx
-from pydantic import SecretStr, TypeAdapter, ValidationError
+from pydantic import SecretStr
 
 from .. import __version__
 from . import errors
+from .auth import TokenAuth
 from .errors import ApiError, Target
 from .models import ApiStatus, ServiceCreate, ServiceDetail, ServiceList, ServiceStatus, ServiceUpdate
+from .responses import MAX_BODY_BYTES, BodyTooLarge, parse, parse_list, read_capped
 from .retry import RetryPolicy, retry_after_s
 
 DEFAULT_HOST: Final = "https://api.ubiops.com/v2.1"
 USER_AGENT: Final = f"ubiops-services-mcp/{__version__} (+https://pypi.org/project/ubiops-services-mcp)"
-MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 # A service's whole configuration is a few kilobytes; a body far past that is a mistake or an attack.
 MAX_REQUEST_BYTES: Final = 64 * 1024
-_SERVICE_LIST = TypeAdapter(list[ServiceList])
 # A gateway that failed or timed out may have forwarded the request: a POST's outcome is then unknown.
 _GATEWAY_FAILURES: Final = (502, 504)
-_M = TypeVar("_M", ServiceDetail, ServiceStatus, ApiStatus)
 
 
 @dataclass(frozen=True)
@@ -45,49 +40,6 @@ class ApiConfig:
     @property
     def base_url(self) -> str:
         return self.host.rstrip("/") + "/"
-
-
-# The UbiOps token of the caller being served, when it is not the configured one (a hosted server's users).
-_CALLER_TOKEN: ContextVar[SecretStr | None] = ContextVar("ubiops_caller_token", default=None)
-
-
-@contextmanager
-def caller_token(token: SecretStr | None) -> Generator[None]:
-    """API requests made inside (in this task and the tasks it starts) authenticate with `token`."""
-    reset = _CALLER_TOKEN.set(token)
-    try:
-        yield
-    finally:
-        _CALLER_TOKEN.reset(reset)
-
-
-def current_caller_token() -> SecretStr | None:
-    """The caller's own token for this request, if the HTTP layer set one."""
-    return _CALLER_TOKEN.get()
-
-
-def current_caller_key() -> str:
-    """A one-way name for whom this request acts as: "" for the server's own token, else a hash of the caller's."""
-    token = _CALLER_TOKEN.get()
-    return "" if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
-
-
-class TokenAuth(httpx.Auth):
-    """`Authorization: Token <token>`; a value that already holds a scheme is sent as it is.
-
-    The caller's own token (see `caller_token`) wins over the configured one.
-    """
-
-    def __init__(self, token: SecretStr) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        value = (_CALLER_TOKEN.get() or self._token).get_secret_value().strip()
-        request.headers["Authorization"] = value if " " in value else f"Token {value}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "TokenAuth(token=**********)"
 
 
 def build_http_client(config: ApiConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -138,11 +90,11 @@ class ServicesApi:
             response = await self._send("POST", services_path(project), target, json_body=body, idempotent=False)
         except errors.OutcomeUnknown as unknown:
             return Created(await self._settle_create(project, body, unknown), settled=True)
-        return Created(_parse(response, ServiceDetail, target))
+        return Created(parse(response, ServiceDetail, target))
 
     async def get(self, project: str, service: str) -> ServiceDetail:
         target = Target("get", project, service)
-        return _parse(await self._send("GET", services_path(project, service), target), ServiceDetail, target)
+        return parse(await self._send("GET", services_path(project, service), target), ServiceDetail, target)
 
     async def list(
         self, project: str, labels: str | None = None, deployment_version_ids: str | None = None
@@ -151,7 +103,7 @@ class ServicesApi:
         params = {"labels": labels, "deployment_version_ids": deployment_version_ids}
         query = {key: value for key, value in params.items() if value is not None}
         response = await self._send("GET", services_path(project), target, params=query)
-        return _parse_list(response, target)
+        return parse_list(response, target)
 
     async def update(self, project: str, service: str, data: ServiceUpdate) -> ServiceDetail:
         """PATCH; a rename whose retry gets 404 was applied by an earlier attempt: read it under its new name."""
@@ -167,7 +119,7 @@ class ServicesApi:
             if not _matches(found, body):
                 raise
             return found
-        return _parse(response, ServiceDetail, target)
+        return parse(response, ServiceDetail, target)
 
     async def delete(self, project: str, service: str) -> None:
         """DELETE; a 404 on a retry means an earlier attempt, whose answer was lost, deleted it."""
@@ -180,11 +132,11 @@ class ServicesApi:
     async def status(self, project: str, service: str) -> ServiceStatus:
         target = Target("status", project, service)
         response = await self._send("GET", services_path(project, service, "status"), target)
-        return _parse(response, ServiceStatus, target)
+        return parse(response, ServiceStatus, target)
 
     async def api_status(self) -> ApiStatus:
         target = Target("api_status", "")
-        return _parse(await self._send("GET", "status", target), ApiStatus, target)
+        return parse(await self._send("GET", "status", target), ApiStatus, target)
 
     async def _settle_create(self, project: str, body: dict[str, Any], unknown: errors.OutcomeUnknown) -> ServiceDetail:
         name = str(body["name"])
@@ -237,9 +189,10 @@ class ServicesApi:
         attempt = 0
         while True:
             attempt += 1
-            error = await self._attempt(method, path, target, params, content, idempotent, deadline)
-            if isinstance(error, httpx.Response):
-                return error
+            outcome = await self._attempt(method, path, target, params, content, idempotent, deadline)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            error = outcome
             error.attempts = attempt
             delay = policy.delay(attempt, error.retry_after_s)
             retry = _may_retry(error, idempotent) and attempt < policy.max_attempts
@@ -264,7 +217,7 @@ class ServicesApi:
             with anyio.fail_after(max(deadline - time.monotonic(), 0.001)):
                 response = await self._http.send(request, stream=True)
                 try:
-                    await _read_capped(response)
+                    await read_capped(response)
                 finally:
                     await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -277,7 +230,7 @@ class ServicesApi:
             if isinstance(exc, httpx.TimeoutException | TimeoutError):
                 return errors.TimedOut("The API did not answer in time.", target=target)
             return errors.Unreachable(f"The connection failed: {type(exc).__name__}", target=target)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             return errors.ResponseTooLarge(
                 f"The API's answer was larger than the {MAX_BODY_BYTES // (1024 * 1024)} MiB limit.", target=target
             )
@@ -294,68 +247,11 @@ class ServicesApi:
         return failure
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _read_capped(response: httpx.Response) -> None:
-    """Read the body, refusing one past MAX_BODY_BYTES so a runaway answer cannot eat memory."""
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    response._content = b"".join(chunks)  # pyright: ignore[reportPrivateUsage]
-
-
 def _may_retry(error: ApiError, idempotent: bool) -> bool:
     """GET, PATCH and DELETE retry every transient failure; POST only what was surely not applied."""
     if idempotent:
         return error.retryable
     return isinstance(error, errors.Unreachable | errors.RateLimited)
-
-
-def _json_body(response: httpx.Response, target: Target) -> Any:
-    content_type = response.headers.get("content-type", "")
-    if "json" not in content_type:
-        raise errors.InvalidResponse(
-            f"The API answered with {content_type or 'no content type'}, not JSON.",
-            status=response.status_code,
-            target=target,
-        )
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        raise errors.InvalidResponse(
-            "The API's answer is not valid JSON.", status=response.status_code, target=target
-        ) from None
-
-
-def _parse(response: httpx.Response, model: type[_M], target: Target) -> _M:
-    try:
-        return model.model_validate(_json_body(response, target))
-    except ValidationError as exc:
-        raise errors.InvalidResponse(
-            f"The API's answer does not match {model.__name__}: {exc.error_count()} problem(s).",
-            status=response.status_code,
-            target=target,
-        ) from None
-
-
-def _parse_list(response: httpx.Response, target: Target) -> list[ServiceList]:
-    try:
-        return _SERVICE_LIST.validate_python(_json_body(response, target))
-    except ValidationError as exc:
-        raise errors.InvalidResponse(
-            f"The API's list does not match the contract: {exc.error_count()} problem(s).",
-            status=response.status_code,
-            target=target,
-        ) from None
 
 
 def _matches(found: ServiceDetail, body: dict[str, Any]) -> bool:

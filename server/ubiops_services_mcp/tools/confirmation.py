@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 
 from pydantic import SecretStr
 
-from ..api.client import current_caller_key
+from ..api.auth import current_caller_key
 from ..api.models import ServiceDetail
 
 TOKEN_VERSION: Final = "v1"
