@@ -84,16 +84,15 @@ NOTES = """
   and `mcp.Client` validating `structuredContent` against the outputSchema with jsonschema) costs more than the
   official client's whole GET, for the floor too; like for like, our API layer (`ServicesApi.get`) is faster
   than `ubiops.CoreApi.services_get`. Most of what ours costs over the floor in-memory is that client-side
-  validation (~100 us per call against our detailed outputSchema, ~6 us against the floor's open object):
+  validation (~80 us per call against our detailed outputSchema, ~6 us against the floor's open object):
   profiled over stdio, the two server processes do about the same work per call, and with a bare JSON-RPC
   client the ratio is close to 1 (1.0-1.07 in our runs). Our API layer adds ~80 us over a raw httpx GET (auth,
   retries, body cap, validation). Desktop clients compile their validators (ajv), which is far cheaper.
-- **httpcore imports `sniffio` on every request**, and it is not installed: each failed import walks
-  `sys.path`, ~30 us x 4 per HTTP request (~0.12 ms), in ours, the floor and raw httpx alike. Adding `sniffio`
-  to the dependencies removes it.
-- **services_list size.** The list keeps `version` even when it is null (the deployment's default): that is
-  15 of the ~149 bytes per service; leaving null values out would bring the limit=1000 result from ~0.53x to
-  ~0.48x of the raw JSON.
+- **httpcore imports `sniffio` on every request**; when it is not installed each failed import walks
+  `sys.path`, ~30 us x 4 per HTTP request (~0.12 ms), in ours, the floor and raw httpx alike. `sniffio` is now
+  a dependency of this project, which removes it here.
+- **services_list size.** The list leaves out null values (no `version` means the deployment's default),
+  which brought the limit=1000 result from ~0.53x to ~0.47x of the raw JSON.
 - **Start-up.** Nearly all of it is importing the SDK (mcp, mcp_types, pydantic, starlette, and uvicorn through
   sse_starlette), which the floor pays too. Of ours beyond the floor the largest parts are building the six
   tools' schemas (~30 ms; `build_tools` generates each output schema twice: once by the SDK from the return
