@@ -54,7 +54,9 @@ async def test_update_accepted_by_the_human(settings: Settings, wire: RecordingT
     assert result["outcome"] == "applied"
     assert len(human.asked) == 1
     assert "port: 8080 -> 9090" in human.asked[0]
-    assert [r.method for r in wire.mutations] == ["PATCH"]
+    # One GET per round, shared by the question and the apply: the 2026-07-28 protocol takes two rounds.
+    rounds = ["GET"] if mode == "legacy" else ["GET", "GET"]
+    assert [r.method for r in wire.requests] == [*rounds, "PATCH"]
 
 
 @pytest.mark.parametrize(("action", "content"), [("decline", None), ("cancel", None), ("accept", {"approve": False})])

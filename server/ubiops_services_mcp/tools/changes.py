@@ -1,8 +1,8 @@
 """services_update and services_delete: preview first, apply only a previewed change that the user saw.
 
-Flow of one call: read the service (GET only), work out the change, then either return a preview with a
-signed confirmation_token, or - with confirm=true and a token that matches this exact change - ask the
-human when the client can elicit, and only then send the PATCH or DELETE.
+Flow of one call: the Plan reads the service (one GET), then the tool either returns a preview with a
+signed confirmation_token, or - with confirm=true and a token that matches this exact change - takes the
+human's answer when the client can elicit, and only then sends the PATCH or DELETE.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from mcp.types import CallToolResult
 from ..api.errors import ApiError
 from ..api.models import CREATE_FIELDS, ServiceDetail
 from .args import NO_PROJECT_GIVEN, ConfirmArg, ProjectArg, ServiceNameArg, TokenArg, UpdateData
-from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
+from .confirmation import Binding
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
+from .plan import Plan, plan_delete, plan_update
 from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
 from .state import NO_PROJECT, AppState, app_state, caller
 
@@ -32,6 +33,7 @@ async def services_update(
     service_name: ServiceNameArg,
     data: UpdateData,
     ctx: Context,
+    plan: Annotated[Plan, Resolve(plan_update)],
     human: Annotated[ElicitationResult[ConfirmUpdate], Resolve(ask_update)],
     project_name: ProjectArg = NO_PROJECT_GIVEN,
     confirm: ConfirmArg = False,
@@ -44,30 +46,25 @@ async def services_update(
     confirm=true and that token. The user may also be asked to approve in their client.
     """
     app = app_state(ctx)
-    project = app.project(project_name)
-    if project is None:
+    if plan.project is None:
         return usage_error_result(NO_PROJECT, "project_name")
-    body = data.to_body()
-    if not body:
+    if not plan.body:
         return usage_error_result("data is empty: give at least one field to change.", "data")
-    log = _Audit(app, ctx, "services_update", project, service_name, body)
-    try:
-        current = await app.api.get(project, service_name)
-    except ApiError as error:
-        return log.failed(error)
-    binding = Binding("update", project, service_name, canonical_hash(body), current.time_updated)
-    changes = [FieldChange(field=f, current=c, new=n) for f, c, n in field_changes(current, body)]
+    log = _Audit(app, ctx, plan)
+    if plan.current is None:
+        return log.failed(plan.error)
+    changes = [FieldChange(field=f, current=c, new=n) for f, c, n in plan.changes()]
     draft = ChangeResult(
-        outcome="preview", project_name=project, service_name=service_name, message="", changes=changes,
-        service=current, sandbox=app.sandbox,
+        outcome="preview", project_name=plan.project, service_name=service_name, message="", changes=changes,
+        service=plan.current, sandbox=app.sandbox,
     )  # fmt: skip
     if not changes:
         return log.done(draft, "unchanged", "Nothing to change: the service already has these values.")
-    refusal = _check_confirmation(app, ctx, binding, draft, confirm, confirmation_token, human, log)
+    refusal = _check_confirmation(app, ctx, plan, draft, confirm, confirmation_token, human, log)
     if refusal is not None:
         return refusal
     try:
-        updated = await app.api.update(project, service_name, data)
+        updated = await app.api.update(plan.project, service_name, data)
     except ApiError as error:
         return log.failed(error)
     applied = draft.model_copy(update={"service": updated})
@@ -77,6 +74,7 @@ async def services_update(
 async def services_delete(
     service_name: ServiceNameArg,
     ctx: Context,
+    plan: Annotated[Plan, Resolve(plan_delete)],
     human: Annotated[ElicitationResult[ConfirmDelete], Resolve(ask_delete)],
     project_name: ProjectArg = NO_PROJECT_GIVEN,
     confirm: ConfirmArg = False,
@@ -90,24 +88,20 @@ async def services_delete(
     `recreate_with`: services_create data that re-creates the service.
     """
     app = app_state(ctx)
-    project = app.project(project_name)
-    if project is None:
+    if plan.project is None:
         return usage_error_result(NO_PROJECT, "project_name")
-    log = _Audit(app, ctx, "services_delete", project, service_name, {})
-    try:
-        current = await app.api.get(project, service_name)
-    except ApiError as error:
-        return log.failed(error)
-    binding = Binding("delete", project, service_name, canonical_hash({}), current.time_updated)
+    log = _Audit(app, ctx, plan)
+    if plan.current is None:
+        return log.failed(plan.error)
     draft = ChangeResult(
-        outcome="preview", project_name=project, service_name=service_name, message="", service=current,
-        recreate_with=recreate_data(current), sandbox=app.sandbox,
+        outcome="preview", project_name=plan.project, service_name=service_name, message="", service=plan.current,
+        recreate_with=recreate_data(plan.current), sandbox=app.sandbox,
     )  # fmt: skip
-    refusal = _check_confirmation(app, ctx, binding, draft, confirm, confirmation_token, human, log)
+    refusal = _check_confirmation(app, ctx, plan, draft, confirm, confirmation_token, human, log)
     if refusal is not None:
         return refusal
     try:
-        await app.api.delete(project, service_name)
+        await app.api.delete(plan.project, service_name)
     except ApiError as error:
         return log.failed(error)
     return log.done(draft, "applied", "The service was deleted; services_create with recreate_with restores it.")
@@ -116,7 +110,7 @@ async def services_delete(
 def _check_confirmation(
     app: AppState,
     ctx: Context,
-    binding: Binding,
+    plan: Plan,
     draft: ChangeResult,
     confirm: bool,
     token: str | None,
@@ -125,16 +119,12 @@ def _check_confirmation(
 ) -> CallToolResult | None:
     """None when the change may be applied now; otherwise the preview, refusal or declined result."""
     if app.settings.read_only:
-        return log.refused(draft, "The server is read-only: nothing can be changed.", binding)
+        return log.refused(draft, "The server is read-only: nothing can be changed.", plan.binding)
     if not confirm:
-        return log.preview(draft, PREVIEW_NEXT, binding)
-    if app.settings.confirmation == "preview":
-        if token is None:
-            return log.refused(draft, "confirm=true needs the confirmation_token of a preview.", binding)
-        try:
-            app.signer.verify(token, binding)
-        except TokenRefused as why:
-            return log.refused(draft, f"Not applied: {why}.", binding)
+        return log.preview(draft, PREVIEW_NEXT, plan.binding)
+    refusal = plan.token_refusal(app, token)
+    if refusal is not None:
+        return log.refused(draft, refusal, plan.binding)
     if human_can_answer(ctx, app.settings):
         return _human_answer(draft, human, log)
     return None
@@ -164,15 +154,13 @@ def recreate_data(service: ServiceDetail) -> dict[str, Any]:
 class _Audit:
     """Builds a change result and writes its audit line in one step, so no outcome goes unrecorded."""
 
-    def __init__(
-        self, app: AppState, ctx: Context, tool: str, project: str, service: str, payload: dict[str, Any]
-    ) -> None:
+    def __init__(self, app: AppState, ctx: Context, plan: Plan) -> None:
         self._app = app
         self._fields = {
-            "tool": tool,
-            "project": project,
-            "service": service,
-            "payload": payload,
+            "tool": f"services_{plan.operation}",
+            "project": plan.project,
+            "service": plan.service,
+            "payload": plan.body,
             **caller(ctx),
         }
 
@@ -188,7 +176,8 @@ class _Audit:
         self._app.audit.record(**self._fields, outcome=outcome, sandbox=self._app.sandbox)
         return as_result(draft.model_copy(update={"outcome": outcome, "message": message}), is_error=is_error)
 
-    def failed(self, error: ApiError) -> CallToolResult:
+    def failed(self, error: ApiError | None) -> CallToolResult:
+        assert error is not None, "a plan without the current service carries the error that stopped it"
         self._app.audit.record(
             **self._fields, outcome="failed", api_status=error.status, error_code=error.code,
             request_id=error.request_id, sandbox=self._app.sandbox,

@@ -1,22 +1,20 @@
 """Asking the human before a change is applied, through MCP elicitation, when the client can.
 
 The resolvers run before the tool body (the SDK's Resolve/Elicit, which works on both protocol
-generations). They ask only for a change that would otherwise be applied now; in every other case
-they answer NotAsked and the tool body decides, failing closed.
+generations) and read the same Plan as the body. They ask only for a change that would otherwise be
+applied now; in every other case they answer NotAsked and the tool body decides, failing closed.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, Elicit
+from mcp.server.mcpserver import Context, Elicit, Resolve
 from pydantic import BaseModel, Field
 
-from ..api.errors import ApiError
-from ..api.models import ServiceDetail, ServiceUpdate
 from ..settings import Settings
-from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
+from .plan import Plan, plan_delete, plan_update
 from .state import app_state
 
 
@@ -44,64 +42,44 @@ def human_can_answer(ctx: Context, settings: Settings) -> bool:
 
 
 async def ask_update(
-    ctx: Context,
-    project_name: str | None,
-    service_name: str,
-    data: ServiceUpdate,
-    confirm: bool,
-    confirmation_token: str | None,
+    ctx: Context, plan: Annotated[Plan, Resolve(plan_update)], confirm: bool, confirmation_token: str | None
 ) -> NotAsked | Elicit[ConfirmUpdate]:
-    body = data.to_body()
-    ready = await _about_to_apply(ctx, "update", project_name, service_name, body, confirm, confirmation_token)
-    if isinstance(ready, NotAsked):
-        return ready
-    project, current = ready
-    lines = [f"- {f}: {_show(c)} -> {_show(n)}" for f, c, n in field_changes(current, body)]
+    why_not = _why_not_ask(ctx, plan, confirm, confirmation_token)
+    if why_not is not None:
+        return NotAsked(reason=why_not)
+    lines = [f"- {f}: {_show(c)} -> {_show(n)}" for f, c, n in plan.changes()]
     if not lines:
         return NotAsked(reason="nothing to change")
-    message = f"Apply this change to service '{service_name}' in project '{project}'?\n" + "\n".join(lines)
+    message = f"Apply this change to service '{plan.service}' in project '{plan.project}'?\n" + "\n".join(lines)
     return Elicit(message, ConfirmUpdate)
 
 
 async def ask_delete(
-    ctx: Context, project_name: str | None, service_name: str, confirm: bool, confirmation_token: str | None
+    ctx: Context, plan: Annotated[Plan, Resolve(plan_delete)], confirm: bool, confirmation_token: str | None
 ) -> NotAsked | Elicit[ConfirmDelete]:
-    ready = await _about_to_apply(ctx, "delete", project_name, service_name, {}, confirm, confirmation_token)
-    if isinstance(ready, NotAsked):
-        return ready
-    project, current = ready
+    why_not = _why_not_ask(ctx, plan, confirm, confirmation_token)
+    if why_not is not None:
+        return NotAsked(reason=why_not)
+    assert plan.current is not None
     message = (
-        f"Delete service '{service_name}' in project '{project}'? Its endpoint {current.endpoint} stops "
+        f"Delete service '{plan.service}' in project '{plan.project}'? Its endpoint {plan.current.endpoint} stops "
         f"answering. Type the service name to confirm."
     )
     return Elicit(message, ConfirmDelete)
 
 
-async def _about_to_apply(
-    ctx: Context,
-    operation: str,
-    project_name: str | None,
-    service_name: str,
-    body: dict[str, Any],
-    confirm: bool,
-    token: str | None,
-) -> NotAsked | tuple[str, ServiceDetail]:
-    """The project and current service when this call would apply a change now; NotAsked otherwise."""
+def _why_not_ask(ctx: Context, plan: Plan, confirm: bool, token: str | None) -> str | None:
+    """None when this call would apply the change now; otherwise why the human is not asked."""
     app = app_state(ctx)
-    project = app.project(project_name)
-    if not confirm or project is None or app.settings.read_only or not human_can_answer(ctx, app.settings):
-        return NotAsked(reason="no change to apply in this call, or the client cannot be asked")
-    try:
-        current = await app.api.get(project, service_name)
-    except ApiError as error:
-        return NotAsked(reason=f"the service could not be read: {error.code}")
-    if app.settings.confirmation == "preview":
-        binding = Binding(operation, project, service_name, canonical_hash(body), current.time_updated)
-        try:
-            app.signer.verify(token or "", binding)
-        except TokenRefused as why:
-            return NotAsked(reason=str(why))
-    return project, current
+    if not confirm or app.settings.read_only or not human_can_answer(ctx, app.settings):
+        return "no change to apply in this call, or the client cannot be asked"
+    if plan.current is None:
+        return (
+            "the service could not be read"
+            if plan.error is None
+            else f"the service could not be read: {plan.error.code}"
+        )
+    return plan.token_refusal(app, token)
 
 
 def _show(value: Any) -> str:
