@@ -21,7 +21,7 @@ from .confirmation import Binding
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
 from .plan import Plan, plan_delete, plan_update
 from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
-from .state import NO_PROJECT, AppState, app_state, caller
+from .state import NO_PROJECT, AppState, api_fields, app_state, caller
 
 PREVIEW_NEXT = (
     "Nothing has changed. Show this preview to the user; if they agree, call again with the same arguments, "
@@ -178,10 +178,7 @@ class _Audit:
 
     def failed(self, error: ApiError | None) -> CallToolResult:
         assert error is not None, "a plan without the current service carries the error that stopped it"
-        self._app.audit.record(
-            **self._fields, outcome="failed", api_status=error.status, error_code=error.code,
-            request_id=error.request_id, sandbox=self._app.sandbox,
-        )  # fmt: skip
+        self._app.audit.record(**self._fields, outcome="failed", **api_fields(error), sandbox=self._app.sandbox)
         return api_error_result(error)
 
     def _with_token(

@@ -37,7 +37,7 @@ from .results import (
     usage_error_result,
 )
 from .schema import compact_schema
-from .state import NO_PROJECT, app_state, caller
+from .state import NO_PROJECT, api_fields, app_state, caller
 
 SUMMARY_FIELDS = ("name", "deployment", "version", "port", "labels", "authentication_required")
 
@@ -59,7 +59,7 @@ async def services_create(
     try:
         created = await app.api.create(project, data)
     except ApiError as error:
-        app.audit.record(**audit, **caller(ctx), outcome="failed", **_api_fields(error))
+        app.audit.record(**audit, **caller(ctx), outcome="failed", **api_fields(error), sandbox=app.sandbox)
         return api_error_result(error)
     app.audit.record(**audit, **caller(ctx), outcome="applied", settled=created.settled, sandbox=app.sandbox)
     return as_result(CreateResult(service=created.service, sandbox=app.sandbox, settled=created.settled))
@@ -142,10 +142,6 @@ async def services_status(
 def _summary(item: dict[str, Any], keep: tuple[str, ...]) -> ServiceSummary:
     """The kept fields that have a value: a list costs the model's context, and null says nothing here."""
     return ServiceSummary.model_validate({key: item[key] for key in keep if item.get(key) is not None})
-
-
-def _api_fields(error: ApiError) -> dict[str, Any]:
-    return {"api_status": error.status, "error_code": error.code, "request_id": error.request_id}
 
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)

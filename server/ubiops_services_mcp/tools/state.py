@@ -8,6 +8,7 @@ from typing import Any, cast
 from mcp.server.mcpserver import Context
 
 from ..api.client import ServicesApi
+from ..api.errors import ApiError
 from ..audit import AuditLog
 from ..settings import Settings
 from .confirmation import Signer
@@ -51,3 +52,8 @@ def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
     if client_id:
         who["http_client_id"] = client_id
     return who
+
+
+def api_fields(error: ApiError) -> dict[str, Any]:
+    """What the audit log keeps of a failed API request."""
+    return {"api_status": error.status, "error_code": error.code, "request_id": error.request_id}
