@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -237,15 +236,13 @@ async def test_a_custom_seed_replaces_the_default(tmp_path: Path) -> None:
         app.state.store.close()
 
 
-async def test_listing_ten_thousand_services_is_fast(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_listing_ten_thousand_services(app: Starlette, client: httpx.AsyncClient) -> None:
+    """Correct at scale; how fast is measured by benchmarks/sandbox_scale.py, not asserted here."""
     for n in range(10_000):
         labels = {"shard": str(n % 10)}
         app.state.store.create("demo", {**BODY, "name": f"svc-{n:05d}", "labels": labels})
-    started = time.perf_counter()
     response = await client.get(SERVICES)
-    elapsed = time.perf_counter() - started
     assert len(response.json()) == 10_000
-    assert elapsed < 1.0
     filtered = await client.get(SERVICES, params={"labels": "shard:3,shard:4"})
     assert len(filtered.json()) == 2_000
 
