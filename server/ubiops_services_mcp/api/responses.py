@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -15,6 +16,7 @@ from .models import ApiStatus, ServiceDetail, ServiceList, ServiceStatus
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 _SERVICE_LIST = TypeAdapter(list[ServiceList])
 _M = TypeVar("_M", ServiceDetail, ServiceStatus, ApiStatus)
+_T = TypeVar("_T")
 
 
 class BodyTooLarge(Exception):
@@ -53,22 +55,20 @@ def json_body(response: httpx.Response, target: Target) -> Any:
 
 
 def parse(response: httpx.Response, model: type[_M], target: Target) -> _M:
-    try:
-        return model.model_validate(json_body(response, target))
-    except ValidationError as exc:
-        raise errors.InvalidResponse(
-            f"The API's answer does not match {model.__name__}: {exc.error_count()} problem(s).",
-            status=response.status_code,
-            target=target,
-        ) from None
+    return _validated(response, target, model.model_validate, model.__name__)
 
 
 def parse_list(response: httpx.Response, target: Target) -> list[ServiceList]:
+    return _validated(response, target, _SERVICE_LIST.validate_python, "a list of ServiceList")
+
+
+def _validated(response: httpx.Response, target: Target, validate: Callable[[Any], _T], what: str) -> _T:
+    """The JSON body checked against the contract; a mismatch is the API's fault, reported without its data."""
     try:
-        return _SERVICE_LIST.validate_python(json_body(response, target))
+        return validate(json_body(response, target))
     except ValidationError as exc:
         raise errors.InvalidResponse(
-            f"The API's list does not match the contract: {exc.error_count()} problem(s).",
+            f"The API's answer does not match {what}: {exc.error_count()} problem(s).",
             status=response.status_code,
             target=target,
         ) from None
