@@ -14,8 +14,8 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check server tests benchmarks
-	$(BIN)/ruff format --check server tests benchmarks
+	$(BIN)/ruff check server tests benchmarks evals
+	$(BIN)/ruff format --check server tests benchmarks evals
 
 typecheck: $(STAMP)
 	$(BIN)/pyright

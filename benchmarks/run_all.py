@@ -1,7 +1,7 @@
 """Run every benchmark and write benchmarks/RESULTS.md: each figure a ratio against a reference measured in the
 same run, with the machine and the date at the top.
 
-    python benchmarks/run_all.py                 # full sizes (about 5 minutes on 2 cores), writes RESULTS.md
+    python benchmarks/run_all.py                 # full sizes (about 7 minutes on 2 cores), writes RESULTS.md
     python benchmarks/run_all.py --tiny          # every benchmark on a tiny size in well under a minute (CI);
                                                  # writes to a temporary file unless --out is given
     python benchmarks/run_all.py --only cold_start,memory --out /tmp/partial.md
@@ -48,6 +48,7 @@ BENCHES = (
         ("--sizes", "10,50", "--repeat", "2"),
         reports_json=False,
     ),
+    Bench("sessions", "7. Sessions (streamable HTTP)", ("--sessions", "10000")),
 )
 
 

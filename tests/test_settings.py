@@ -80,9 +80,10 @@ def test_every_option_has_a_flag_and_a_readme_row() -> None:
 
 
 def test_secrets_never_in_repr() -> None:
-    settings = from_env({"UBIOPS_API_TOKEN": TOKEN, "UBIOPS_MCP_SECRET": "hmac-key", "UBIOPS_MCP_AUTH_TOKEN": "bearer"})
+    hmac_key, bearer = "hmac-key-" + "h" * 24, "bearer-" + "b" * 26
+    settings = from_env({"UBIOPS_API_TOKEN": TOKEN, "UBIOPS_MCP_SECRET": hmac_key, "UBIOPS_MCP_AUTH_TOKEN": bearer})
     text = repr(settings) + str(settings) + repr(settings.api_config())
-    for secret in (TOKEN, "hmac-key", "bearer"):
+    for secret in (TOKEN, hmac_key, bearer):
         assert secret not in text
 
 

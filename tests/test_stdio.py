@@ -52,7 +52,7 @@ async def test_console_script_drives_a_live_api(tmp_path: Path, live_sandbox: Li
     assert data(created)["sandbox"] is False
     assert [s["name"] for s in data(listed)["services"]] == ["svc"]
     assert data(got)["service"]["port"] == 8080
-    assert data(updated)["service"]["port"] == 9000
+    assert data(updated)["changes"] == [{"field": "port", "current": 8080, "new": 9000}]
     assert data(deleted)["outcome"] == "applied"
     async with httpx.AsyncClient(base_url=live_sandbox.url + "/") as http:
         left = await http.get("projects/demo/services", headers={"Authorization": "Token x"})
@@ -71,13 +71,16 @@ async def test_sandbox_default_keeps_state_across_restarts(tmp_path: Path) -> No
     assert [s["name"] for s in data(listed)["services"]] == ["svc"]
 
 
-@pytest.mark.parametrize(("secret_b", "outcome"), [("shared-secret", "applied"), ("other-secret", "refused")])
+@pytest.mark.parametrize(
+    ("secret_b", "outcome"),
+    [("shared-secret-0123456789abcdefghijkl", "applied"), ("other-secret-0123456789abcdefghijklm", "refused")],
+)
 async def test_tokens_work_across_processes_sharing_the_secret(
     tmp_path: Path, live_sandbox: LiveServer, secret_b: str, outcome: str
 ) -> None:
     env = {**base_env(tmp_path), "UBIOPS_API_TOKEN": "t", "UBIOPS_API_HOST": live_sandbox.url}
     env["UBIOPS_PROJECT"] = "demo"
-    async with stdio({**env, "UBIOPS_MCP_SECRET": "shared-secret"}) as a:
+    async with stdio({**env, "UBIOPS_MCP_SECRET": "shared-secret-0123456789abcdefghijkl"}) as a:
         await a.call_tool("services_create", {"data": SERVICE})
         token = data(await a.call_tool("services_delete", {"service_name": "svc"}))["confirmation_token"]
     async with stdio({**env, "UBIOPS_MCP_SECRET": secret_b}) as b:

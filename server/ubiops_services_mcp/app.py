@@ -18,9 +18,9 @@ from pydantic import SecretStr, ValidationError
 
 from . import __version__, prompts, resources
 from .api.client import ServicesApi, build_http_client
-from .audit import AuditLog
-from .settings import Settings
-from .tools import services
+from .audit import AuditLog, counting_lines
+from .settings import MUTATING_TOOLS, Settings
+from .tools import backstop, services
 from .tools.confirmation import Signer
 from .tools.results import validation_error_result
 from .tools.state import AppState
@@ -46,6 +46,22 @@ class ServicesServer(MCPServer[AppState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        """A mutating call always ends with one audit line and a structured result, whatever happens inside."""
+        if name not in MUTATING_TOOLS or context is None:
+            return await self._call_tool(name, arguments, context)
+        with counting_lines() as written:
+            try:
+                result = await self._call_tool(name, arguments, context)
+            except ToolError as error:
+                return backstop.failure(context, name, arguments, error, audited=written[0] > 0)
+        if written[0] == 0 and isinstance(result, CallToolResult):
+            backstop.record(context, name, arguments, "refused", "invalid_arguments")
+        return result
+
+    async def _call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None
+    ) -> CallToolResult | InputRequiredResult:
+        """Argument-validation failures become structured errors naming each field and rule."""
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as error:

@@ -6,11 +6,39 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# Every character str.splitlines() breaks on: json.dumps escapes those below U+0020, but with ensure_ascii=False
+# it leaves U+0085, U+2028 and U+2029 raw.
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ESCAPED = str.maketrans({c: f"\\u{ord(c):04x}" for c in _LINE_BREAKS})
+
+
+def _one_line(encoded: str) -> str:
+    """JSON with every line break escaped, so that every reader, splitting on Unicode line breaks too, sees one line."""
+    return encoded.translate(_ESCAPED)
+
+
+# Lines written in the current task (one tool call), so the server can add a final line where a call wrote none.
+_WRITTEN: ContextVar[list[int] | None] = ContextVar("audit_lines_written", default=None)
+
+
+@contextmanager
+def counting_lines() -> Generator[list[int]]:
+    """Inside, every line recorded (in this task and the tasks it starts) adds one to the list's only item."""
+    written = [0]
+    reset = _WRITTEN.set(written)
+    try:
+        yield written
+    finally:
+        _WRITTEN.reset(reset)
 
 
 class AuditLog:
@@ -30,7 +58,10 @@ class AuditLog:
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             **fields,
         }
-        line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode()
+        written = _WRITTEN.get()
+        if written is not None:
+            written[0] += 1
+        line = (_one_line(json.dumps(entry, separators=(",", ":"), ensure_ascii=False, default=str)) + "\n").encode()
         with self._lock:
             try:
                 os.write(self._open(), line)

@@ -9,6 +9,8 @@ from .api.client import ServicesApi
 from .app import http_client
 from .settings import Settings
 
+STATUS_CHARS = 200
+
 
 def run_check(settings: Settings) -> int:
     """Print one line per check; exit 0 only when all pass."""
@@ -25,7 +27,7 @@ async def _check(settings: Settings) -> int:
         except errors.ApiError as error:
             print(f"FAIL host: {where} is unreachable or unhealthy (GET /status: {error}) - {error.hint}")
             return 1
-        print(f"ok   host answers: status {status.status!r}")
+        print(f"ok   host answers: status {_shown(status.status, settings)!r}")
         project = settings.default_project
         if project is None:
             print("FAIL project: no default project; set UBIOPS_PROJECT (or pass project_name in every call)")
@@ -46,3 +48,9 @@ async def _check(settings: Settings) -> int:
             return 1
         print(f"ok   token accepted; project {project!r} has {len(found)} service(s)")
     return 0
+
+
+def _shown(text: str, settings: Settings) -> str:
+    """Text from the API as check prints it: short, and without anything of the token in case the API echoes it."""
+    token = settings.api_token.get_secret_value() if settings.api_token is not None else ""
+    return errors.redact(text, errors.credentials(token), STATUS_CHARS)

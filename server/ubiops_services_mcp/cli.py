@@ -88,8 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sandbox import serve
 
         print(f"UbiOps Services API sandbox on http://{settings.host}:{settings.port}/v2.1 "
-              f"(any non-empty token; data in {settings.sandbox_db_path})", file=sys.stderr)  # fmt: skip
-        serve(settings.host, settings.port, settings.sandbox_db_path, settings.sandbox_seed)
+              f"(any non-empty token; data in {settings.sandbox_db_path}; "
+              f"Host allowed: {', '.join(settings.http_allowed_hosts)})", file=sys.stderr)  # fmt: skip
+        serve(settings.host, settings.port, settings.sandbox_db_path, settings.sandbox_seed,
+              allowed_hosts=settings.http_allowed_hosts, allowed_origins=settings.http_allowed_origins)  # fmt: skip
         return 0
     if args.command == "check":
         from .check import run_check

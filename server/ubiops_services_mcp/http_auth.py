@@ -6,6 +6,10 @@ AuthenticationMiddleware) and, when the request carries `X-UbiOps-Token`, makes 
 request use the caller's own UbiOps token: one hosted server can serve several people, each with their
 own token and permissions. The MCP SDK runs each message's handler in the context of the HTTP request
 that carried it, so the token set here reaches the API client and no other request.
+
+That user is the SDK's `AuthenticatedUser`, named by the token's fingerprint: the SDK then binds each session
+(and each 2026-protocol request state) to the caller that opened it, and answers any other caller 404, so
+nobody who learns a session id can answer another caller's elicitation.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import hmac
 import re
 from typing import Any, Final
 
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
-from starlette.authentication import AuthCredentials, SimpleUser, UnauthenticatedUser
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .api.auth import caller_token
+from .settings import MIN_KEY_CHARS
 
 CALLER_TOKEN_HEADER: Final = b"x-ubiops-token"
 MAX_TOKEN_CHARS: Final = 1000
@@ -44,6 +52,8 @@ class BearerGuard:
     """Refuses HTTP requests without `Authorization: Bearer <UBIOPS_MCP_AUTH_TOKEN>` (constant-time compare)."""
 
     def __init__(self, app: Any, token: str) -> None:
+        if len(token.strip()) < MIN_KEY_CHARS:  # an empty token would let `Authorization: Bearer` in
+            raise ValueError(f"the bearer token must be at least {MIN_KEY_CHARS} characters")
         self._app = app
         self._expected = token.encode()
 
@@ -66,7 +76,7 @@ class CallerContext:
     """Gives each HTTP request a user and, with `X-UbiOps-Token`, the caller's own UbiOps token for its API calls."""
 
     def __init__(self, app: Any) -> None:
-        self._app = app
+        self._app = AuthContextMiddleware(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,7 +92,7 @@ class CallerContext:
         if token is None:
             await _refuse(send, 400, "invalid X-UbiOps-Token")
             return
-        scope["user"] = SimpleUser(fingerprint(token))
+        scope["user"] = caller_user(token)
         scope["auth"] = AuthCredentials(["ubiops-token"])
         with caller_token(token):
             await self._app(scope, receive, send)
@@ -99,6 +109,12 @@ def _caller_token(values: list[bytes]) -> SecretStr | None:
     if not value or len(value) > MAX_TOKEN_CHARS or not _PRINTABLE.match(value):
         return None
     return SecretStr(value)
+
+
+def caller_user(token: SecretStr) -> AuthenticatedUser:
+    """The SDK's authenticated user for a caller token: its fingerprint is the identity sessions are bound to."""
+    name = fingerprint(token)
+    return AuthenticatedUser(AccessToken(token=name, client_id=name, scopes=["ubiops-token"]))
 
 
 def fingerprint(token: SecretStr) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from typing import Any
 
@@ -10,16 +9,8 @@ import anyio
 
 from .app import create_server
 from .http_auth import BearerGuard, CallerContext
-from .settings import Settings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from .http_sessions import OldestIdleFirst
+from .settings import Settings, SettingsError, check_keys, is_loopback
 
 
 def announce(settings: Settings) -> None:
@@ -35,7 +26,12 @@ def announce(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> int:
-    if settings.transport == "http" and not _is_loopback(settings.host) and settings.auth_token is None:
+    try:
+        check_keys(settings)
+    except SettingsError as error:
+        print(f"ubiops-services-mcp: {error}", file=sys.stderr)
+        return 2
+    if settings.transport == "http" and not is_loopback(settings.host) and settings.auth_token is None:
         print(
             f"ubiops-services-mcp: refusing to listen on {settings.host}: a non-loopback address needs "
             "UBIOPS_MCP_AUTH_TOKEN (or --auth-token) so that callers must authenticate.",
@@ -43,7 +39,7 @@ def run(settings: Settings) -> int:
         )
         return 2
     announce(settings)
-    if settings.transport == "http" and not _is_loopback(settings.host) and not settings.allowed_hosts:
+    if settings.transport == "http" and not is_loopback(settings.host) and not settings.allowed_hosts:
         print(
             f"ubiops-services-mcp: only requests with Host {settings.host}:<port> are accepted; set "
             "UBIOPS_MCP_ALLOWED_HOSTS (and UBIOPS_MCP_ALLOWED_ORIGINS) to the names clients use.",
@@ -68,14 +64,15 @@ async def _serve_http(settings: Settings, server: Any) -> None:
 def http_app(settings: Settings, server: Any) -> Any:
     """The streamable-HTTP ASGI app at /mcp: Host/Origin allow lists always on, bearer auth when configured.
 
-    Each request may carry the caller's own UbiOps token in `X-UbiOps-Token` (see http_auth.CallerContext).
+    Each request may carry the caller's own UbiOps token in `X-UbiOps-Token` (see http_auth.CallerContext); a
+    session answers only the caller that opened it. Sessions are bounded in number and idle time (http_sessions).
     """
     from mcp.server.transport_security import TransportSecuritySettings
 
-    hosts = list(settings.allowed_hosts) or _default_hosts(settings.host)
-    origins = list(settings.allowed_origins) or [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
     security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=list(settings.http_allowed_hosts),
+        allowed_origins=list(settings.http_allowed_origins),
     )
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
@@ -83,14 +80,10 @@ def http_app(settings: Settings, server: Any) -> Any:
         transport_security=security,
         host=settings.host,
         max_request_body_size=1024 * 1024,
+        max_sessions=settings.max_sessions,
+        session_idle_timeout=settings.session_idle_timeout_s,
     )
-    app = CallerContext(app)
+    app = CallerContext(OldestIdleFirst(app, server.session_manager))
     if settings.auth_token is not None:
         return BearerGuard(app, settings.auth_token.get_secret_value())
     return app
-
-
-def _default_hosts(host: str) -> list[str]:
-    if _is_loopback(host):
-        return ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-    return [f"{host}:*"]

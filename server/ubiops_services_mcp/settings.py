@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -29,6 +32,9 @@ ALL_TOOLS: Final = (
 )
 
 Confirmation = Literal["preview", "flag"]
+MIN_KEY_CHARS: Final = 32
+KEY_HINT: Final = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a client can send in a header
 
 
 class SettingsError(ValueError):
@@ -73,6 +79,9 @@ class Settings:
     stateless: bool = False
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    require_human: bool = False
+    max_sessions: int = 1000
+    session_idle_timeout_s: float = 600.0
 
     @property
     def uses_sandbox(self) -> bool:
@@ -90,6 +99,23 @@ class Settings:
     @property
     def audit_log_path(self) -> Path:
         return self.audit_log or _user_dir("state") / "audit.jsonl"
+
+    @property
+    def http_allowed_hosts(self) -> tuple[str, ...]:
+        """Host headers HTTP requests may carry: the allow list, else the bind address (any port)."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        if is_loopback(self.host):
+            return ("127.0.0.1:*", "localhost:*", "[::1]:*")
+        return (f"{self.host}:*",)
+
+    @property
+    def http_allowed_origins(self) -> tuple[str, ...]:
+        """Origin headers HTTP requests may carry: the allow list, else the allowed hosts over http and https."""
+        if self.allowed_origins:
+            return self.allowed_origins
+        hosts = self.http_allowed_hosts
+        return tuple(f"http://{h}" for h in hosts) + tuple(f"https://{h}" for h in hosts)
 
     @property
     def enabled_tools(self) -> tuple[str, ...]:
@@ -118,12 +144,24 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be 1/0, true/false, yes/no or on/off, not {raw!r}")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address (the HTTP transport's safe default)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str, str], Any]:
     def parse(name: str, raw: str) -> Any:
         try:
             value = kind(raw)
         except ValueError:
             raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise SettingsError(f"{name} must be a finite number, not {raw!r}")
         if value <= 0:
             raise SettingsError(f"{name} must be greater than 0, not {raw!r}")
         return value
@@ -154,12 +192,36 @@ def _secret(name: str, raw: str) -> SecretStr:
     return SecretStr(raw)
 
 
+def _key(name: str, raw: str) -> SecretStr:
+    """A key that guards something: empty or short, it would guard nothing, so it is refused (never echoed)."""
+    length = len(raw.strip())
+    if length < MIN_KEY_CHARS:
+        found = "it is empty" if length == 0 else f"it has {length}"
+        raise SettingsError(f"{name} must be at least {MIN_KEY_CHARS} characters ({found}); {KEY_HINT}")
+    return SecretStr(raw)
+
+
+def _bearer(name: str, raw: str) -> SecretStr:
+    """A strong key that clients can also send: `Authorization: Bearer <token>` carries visible ASCII only."""
+    key = _key(name, raw)
+    if not _HEADER_SAFE.match(raw):
+        raise SettingsError(f"{name} must be visible ASCII without spaces, so clients can send it; {KEY_HINT}")
+    return key
+
+
 def _text(name: str, raw: str) -> str:
     return raw
 
 
 def _path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
+
+
+def _log_file(name: str, raw: str) -> Path:
+    """An empty path would audit nowhere (or into the working directory); it is refused, not guessed at."""
+    if not raw.strip():
+        raise SettingsError(f"{name} is empty: name the audit log file, or unset it for the default")
+    return _path(name, raw)
 
 
 @dataclass(frozen=True)
@@ -172,6 +234,7 @@ class Option:
     parse: Callable[[str, str], Any]
     help: str
     switch: bool = False
+    protective: bool = False  # an explicitly empty variable is refused, not taken for unset
 
 
 OPTIONS: Final = (
@@ -246,8 +309,10 @@ OPTIONS: Final = (
         "UBIOPS_MCP_SECRET",
         "secret",
         "--secret",
-        _secret,
-        "HMAC key signing confirmation tokens; share it between replicas (default: random per process).",
+        _key,
+        "HMAC key signing confirmation tokens, at least 32 characters; share it between replicas "
+        "(default: random per process).",
+        protective=True,
     ),
     Option(
         "UBIOPS_MCP_ELICITATION",
@@ -261,15 +326,17 @@ OPTIONS: Final = (
         "UBIOPS_MCP_AUDIT_LOG",
         "audit_log",
         "--audit-log",
-        _path,
+        _log_file,
         "JSON-lines audit log of every mutating attempt (default: user state dir/audit.jsonl).",
+        protective=True,
     ),
     Option(
         "UBIOPS_MCP_AUTH_TOKEN",
         "auth_token",
         "--auth-token",
-        _secret,
-        "Bearer token HTTP clients must send; required to listen on a non-loopback address.",
+        _bearer,
+        "Bearer token HTTP clients must send, at least 32 characters; required to listen on a non-loopback address.",
+        protective=True,
     ),
     Option(
         "UBIOPS_MCP_SANDBOX",
@@ -307,16 +374,47 @@ OPTIONS: Final = (
         _csv,
         "HTTP transport: Origin header allow list, comma-separated (default: the bind address).",
     ),
+    Option(
+        "UBIOPS_MCP_REQUIRE_HUMAN",
+        "require_human",
+        "--require-human",
+        _bool,
+        "Refuse updates and deletes that no human can approve (the client cannot elicit, or elicitation is off).",
+        switch=True,
+    ),
+    Option(
+        "UBIOPS_MCP_MAX_SESSIONS",
+        "max_sessions",
+        "--max-sessions",
+        _positive(int),
+        "HTTP transport: most sessions open at once; at the limit the oldest idle one is closed (default 1000).",
+    ),
+    Option(
+        "UBIOPS_MCP_SESSION_IDLE_TIMEOUT",
+        "session_idle_timeout_s",
+        "--session-idle-timeout",
+        _positive(float),
+        "HTTP transport: seconds an idle session lives before it is closed (default 600).",
+    ),
 )
 """The settings a user can set; the switch of --no-elicitation turns elicitation off."""
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from environment variables; unset or empty variables keep their defaults."""
+    """Settings from environment variables; unset or empty ones keep their defaults, but a protective one set empty
+    is refused: an empty secret, auth token or audit log would silently switch its protection off."""
     source = os.environ if env is None else env
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        raw = source.get(option.env, "")
-        if raw != "":
+        raw = source.get(option.env)
+        if raw is not None and (raw != "" or option.protective):
             values[option.field] = option.parse(option.env, raw)
     return Settings(**values)
+
+
+def check_keys(settings: Settings) -> None:
+    """Refuse weak keys however the settings were built; serve.run calls this before it listens."""
+    for option in OPTIONS:
+        value = getattr(settings, option.field)
+        if option.protective and isinstance(value, SecretStr):
+            option.parse(f"{option.env} ({option.flag})", value.get_secret_value())

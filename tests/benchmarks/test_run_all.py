@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("1. Cold start", "2. Call overhead", "3. Concurrency", "4. Context cost", "5. Memory", "6. Sandbox scale")
+SECTIONS = (
+    "1. Cold start",
+    "2. Call overhead",
+    "3. Concurrency",
+    "4. Context cost",
+    "5. Memory",
+    "6. Sandbox scale",
+    "7. Sessions",
+)
 
 
 @pytest.mark.slow

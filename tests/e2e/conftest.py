@@ -68,7 +68,7 @@ def server_env(tmp_path: Path) -> dict[str, str]:
         "HOME": str(tmp_path),
         "UBIOPS_SANDBOX_DB": str(tmp_path / "sandbox.sqlite3"),
         "UBIOPS_MCP_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
-        "UBIOPS_MCP_SECRET": "e2e-shared-secret",
+        "UBIOPS_MCP_SECRET": "e2e-shared-secret-0123456789abcdefgh",
         "NO_UPDATE_NOTIFIER": "1",
         "npm_config_update_notifier": "false",
     }

@@ -90,9 +90,9 @@ def test_inspector_create_update_delete_prompt_and_resource(
     assert preview["changes"] == [{"field": "port", "current": 8080, "new": 9090}]
     token = preview["confirmation_token"]
     forged = inspector.tool("services_update", {**change, "confirm": True, "confirmation_token": token + "x"}, ok=False)
-    assert (forged["outcome"], forged["service"]["port"]) == ("refused", 8080)
+    assert (forged["outcome"], forged["changes"]) == ("refused", preview["changes"])
     applied = inspector.tool("services_update", {**change, "confirm": True, "confirmation_token": token})
-    assert (applied["outcome"], applied["service"]["port"]) == ("applied", 9090)
+    assert (applied["outcome"], applied["changes"]) == ("applied", preview["changes"])
 
     read = inspector.run("resources/read", "--uri", "ubiops://projects/demo/services/e2e-inspector")["result"]
     (content,) = read["contents"]
@@ -101,12 +101,13 @@ def test_inspector_create_update_delete_prompt_and_resource(
 
     gone = inspector.tool("services_delete", {"service_name": "e2e-inspector"})
     assert gone["outcome"] == "preview"
-    assert gone["recreate_with"]["port"] == 9090
+    assert gone["service"]["port"] == 9090
     deleted = inspector.tool(
         "services_delete",
         {"service_name": "e2e-inspector", "confirm": True, "confirmation_token": gone["confirmation_token"]},
     )
     assert deleted["outcome"] == "applied"
+    assert deleted["recreate_with"]["port"] == 9090
     assert inspector.tool("services_list", {})["services"] == []
 
     prompt = inspector.run(
@@ -134,8 +135,9 @@ def test_typescript_sdk_client_round_trip(node_modules: Path, server_env: dict[s
     assert not report["create"]["isError"]
     assert report["updatePreview"]["data"]["outcome"] == "preview"
     applied = report["updateApplied"]["data"]
-    assert (applied["outcome"], applied["service"]["port"], applied["service"]["version"]) == ("applied", 9090, "v2")
-    assert report["resource"]["service"] == applied["service"]
+    assert (applied["outcome"], applied["changes"]) == ("applied", report["updatePreview"]["data"]["changes"])
+    resource = report["resource"]["service"]
+    assert (resource["port"], resource["version"]) == (9090, "v2")
     assert report["completion"]["values"] == ["e2e-sdk"]
     assert report["deletePreview"]["data"]["outcome"] == "preview"
     assert report["deleteApplied"]["data"]["outcome"] == "applied"

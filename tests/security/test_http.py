@@ -23,7 +23,7 @@ from tests.security.process import Spawned, base_env, listening_addresses, run, 
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-BEARER = "mcp-bearer-7Q9x2LkP0vZ"
+BEARER = "mcp-bearer-7Q9x2LkP0vZ-a8Rt5Wm3Ky6Hq1Nc"
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

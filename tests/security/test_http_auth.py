@@ -86,15 +86,21 @@ async def test_a_malformed_caller_token_is_refused(headers: list[tuple[bytes, by
     ("headers", "status"),
     [
         ([], 401),
-        ([(b"authorization", b"Bearer right-bearer")], 200),
-        ([(b"authorization", b"BEARER right-bearer")], 200),
-        ([(b"authorization", b"Basic right-bearer")], 401),
+        ([(b"authorization", b"Bearer right-bearer-0123456789abcdefghij")], 200),
+        ([(b"authorization", b"BEARER right-bearer-0123456789abcdefghij")], 200),
+        ([(b"authorization", b"Basic right-bearer-0123456789abcdefghij")], 401),
         ([(b"authorization", b"Bearer wrong")], 401),
-        ([(b"authorization", b"Bearer right-bearer"), (b"authorization", b"Bearer right-bearer")], 401),
+        (
+            [
+                (b"authorization", b"Bearer right-bearer-0123456789abcdefghij"),
+                (b"authorization", b"Bearer right-bearer-0123456789abcdefghij"),
+            ],
+            401,
+        ),
     ],
 )
 async def test_bearer_guard(headers: list[tuple[bytes, bytes]], status: int) -> None:
-    assert await call(BearerGuard(CallerContext(Inner()), "right-bearer"), headers) == status
+    assert await call(BearerGuard(CallerContext(Inner()), "right-bearer-0123456789abcdefghij"), headers) == status
 
 
 def test_caller_token_resets() -> None:

@@ -36,7 +36,7 @@ from ubiops_services_mcp.settings import Settings, from_env
 pytestmark = pytest.mark.anyio
 
 MARKS = (TOKEN, TOKEN.split("-")[-1])  # the whole token, and its most distinctive part
-BEARER = "mcp-bearer-Secret-33c1d2"
+BEARER = "mcp-bearer-Secret-33c1d2-Vb7Lq0Xe9Tn4"
 ECHO = f"Invalid token 'Token {TOKEN}' (sent as {TOKEN})"
 SERVICE = {"name": "svc", "deployment": "hello-world", "port": 8080}
 

@@ -29,7 +29,7 @@ def http(**values: Any) -> Settings:
 
 
 def test_non_loopback_with_a_token_is_guarded(served: list[Any], capsys: pytest.CaptureFixture[str]) -> None:
-    assert serve.run(http(host="0.0.0.0", auth_token=SecretStr("bearer-token-123"))) == 0
+    assert serve.run(http(host="0.0.0.0", auth_token=SecretStr("bearer-token-123-4567890abcdefghij"))) == 0
     (app,) = served
     assert isinstance(app, BearerGuard)
     assert "UBIOPS_MCP_ALLOWED_HOSTS" in capsys.readouterr().err

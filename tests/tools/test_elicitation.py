@@ -54,8 +54,9 @@ async def test_update_accepted_by_the_human(settings: Settings, wire: RecordingT
     assert result["outcome"] == "applied"
     assert len(human.asked) == 1
     assert "port: 8080 -> 9090" in human.asked[0]
-    # One GET per round, shared by the question and the apply: the 2026-07-28 protocol takes two rounds.
-    rounds = ["GET"] if mode == "legacy" else ["GET", "GET"]
+    # One GET per round, shared by the question and the apply: the 2026-07-28 protocol takes two rounds, the
+    # second read after the human answered; the handshake protocol asks mid-call, so it reads again after the answer.
+    rounds = ["GET", "GET"]
     assert [r.method for r in wire.requests] == [*rounds, "PATCH"]
 
 

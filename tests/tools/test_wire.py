@@ -123,9 +123,15 @@ async def test_update_preview_then_apply(settings: Settings, wire: RecordingTran
     )
     assert_api_headers(patch.headers, body=True)
     assert [r.method for r in wire.requests] == ["GET", "GET", "PATCH"]
-    assert data(applied)["outcome"] == "applied"
-    assert data(applied)["service"]["port"] == 9090
-    assert data(applied)["service"]["labels"] == {"team": "ml"}
+    assert data(applied) == {
+        "outcome": "applied",
+        "project_name": "demo",
+        "service_name": "svc-1",
+        "message": "Applied: the service was updated.",
+        "changes": data(preview)["changes"],
+        "approved_by": "token",
+        "sandbox": False,
+    }
 
 
 async def test_delete_preview_then_apply_returns_undo(settings: Settings, wire: RecordingTransport, mode: str) -> None:
@@ -140,8 +146,16 @@ async def test_delete_preview_then_apply_returns_undo(settings: Settings, wire: 
         recreated = await client.call_tool("services_create", {"data": data(deleted)["recreate_with"]})
     assert [r.line for r in wire.mutations][:1] == ["DELETE /v2.1/projects/demo/services/svc-1"]
     assert wire.mutations[0].body is None
-    assert data(deleted)["outcome"] == "applied"
-    assert data(deleted)["service"]["name"] == "svc-1"
+    assert data(deleted) == {
+        "outcome": "applied",
+        "project_name": "demo",
+        "service_name": "svc-1",
+        "message": "Deleted. services_create with recreate_with restores its configuration.",
+        "recreate_with": {k: v for k, v in data(preview)["service"].items() if k in data(deleted)["recreate_with"]},
+        "approved_by": "token",
+        "sandbox": False,
+    }
+    assert set(data(deleted)["recreate_with"]) >= set(CREATE)
     assert not recreated.is_error
     assert {k: data(recreated)["service"][k] for k in CREATE} == CREATE
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from urllib.parse import quote
 
 import anyio
@@ -19,6 +21,8 @@ from .errors import ApiError, Target
 from .models import ApiStatus, ServiceCreate, ServiceDetail, ServiceList, ServiceStatus, ServiceUpdate
 from .responses import MAX_BODY_BYTES, BodyTooLarge, parse, parse_list, read_capped
 from .retry import RetryPolicy, retry_after_s
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_HOST: Final = "https://api.ubiops.com/v2.1"
 USER_AGENT: Final = f"ubiops-services-mcp/{__version__} (+https://pypi.org/project/ubiops-services-mcp)"
@@ -88,9 +92,12 @@ class ServicesApi:
         body = data.to_body()
         try:
             response = await self._send("POST", services_path(project), target, json_body=body, idempotent=False)
-        except errors.OutcomeUnknown as unknown:
+            return Created(parse(response, ServiceDetail, target))
+        except Exception as failure:  # whatever went wrong after sending, the service may exist now
+            unknown = _unknown_after_send(failure, target)
+            if unknown is None:
+                raise
             return Created(await self._settle_create(project, body, unknown), settled=True)
-        return Created(parse(response, ServiceDetail, target))
 
     async def get(self, project: str, service: str) -> ServiceDetail:
         target = Target("get", project, service)
@@ -111,6 +118,7 @@ class ServicesApi:
         body = data.to_body()
         try:
             response = await self._send("PATCH", services_path(project, service), target, json_body=body)
+            return parse(response, ServiceDetail, target)
         except errors.NotFound as gone:
             renamed = body.get("name")
             if gone.attempts == 1 or not isinstance(renamed, str) or renamed == service:
@@ -119,15 +127,47 @@ class ServicesApi:
             if not _matches(found, body):
                 raise
             return found
-        return parse(response, ServiceDetail, target)
+        except Exception as failure:
+            _raise_as_sent(failure, target)
 
     async def delete(self, project: str, service: str) -> None:
         """DELETE; a 404 on a retry means an earlier attempt, whose answer was lost, deleted it."""
+        target = Target("delete", project, service)
         try:
-            await self._send("DELETE", services_path(project, service), Target("delete", project, service))
+            await self._send("DELETE", services_path(project, service), target)
         except errors.NotFound as gone:
             if gone.attempts == 1:
                 raise
+        except Exception as failure:
+            _raise_as_sent(failure, target)
+
+    async def get_many(self, project: str, names: Sequence[str], at_once: int = 8) -> list[ServiceDetail | None]:
+        """Several services, at most `at_once` GETs in flight; None for a service that does not exist.
+
+        Any other failure stops the reads still running and is raised: a caller must not mistake a partial
+        answer for a complete one.
+        """
+        found: list[ServiceDetail | None] = [None] * len(names)
+        failures: list[ApiError] = []
+        pending = iter(enumerate(names))  # shared by the workers: each name is taken once
+
+        async def worker(scope: anyio.CancelScope) -> None:
+            for index, name in pending:
+                try:
+                    found[index] = await self.get(project, name)
+                except errors.NotFound:
+                    pass
+                except ApiError as error:
+                    failures.append(error)
+                    scope.cancel()
+                    return
+
+        async with anyio.create_task_group() as group:
+            for _ in range(min(at_once, len(names))):
+                group.start_soon(worker, group.cancel_scope)
+        if failures:
+            raise failures[0]
+        return found
 
     async def status(self, project: str, service: str) -> ServiceStatus:
         target = Target("status", project, service)
@@ -211,13 +251,16 @@ class ServicesApi:
         deadline: float,
     ) -> httpx.Response | ApiError:
         """One HTTP exchange; returns the successful response or the error it became."""
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        # Only what read_capped decodes and caps itself; httpx would also offer br or zstd when they are installed.
+        headers = {"Accept-Encoding": "gzip, deflate"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         request = self._http.build_request(method, path, params=params, content=content, headers=headers)
         try:
             with anyio.fail_after(max(deadline - time.monotonic(), 0.001)):
                 response = await self._http.send(request, stream=True)
                 try:
-                    await read_capped(response)
+                    await read_capped(response, target)
                 finally:
                     await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -234,6 +277,8 @@ class ServicesApi:
             return errors.ResponseTooLarge(
                 f"The API's answer was larger than the {MAX_BODY_BYTES // (1024 * 1024)} MiB limit.", target=target
             )
+        except errors.InvalidResponse as unreadable:  # a body that cannot be decoded
+            return unreadable
         if response.is_success:
             return response
         failure = errors.from_response(response, target, retry_after_s(response))
@@ -245,6 +290,28 @@ class ServicesApi:
                 request_id=failure.request_id,
             )
         return failure
+
+
+def _unknown_after_send(failure: Exception, target: Target) -> errors.OutcomeUnknown | None:
+    """None for a definite refusal (nothing was applied); otherwise the failure as what it means to the caller:
+    no answer, an unreadable answer or a bug while reading it all leave the change possibly applied."""
+    if isinstance(failure, errors.OutcomeUnknown):
+        return failure
+    if isinstance(failure, ApiError) and not isinstance(failure, errors.InvalidResponse):
+        return None
+    if isinstance(failure, ApiError):
+        reason, status = f"its answer could not be read ({failure.code})", failure.status
+    else:
+        logger.exception("reading the answer to a %s request failed", target.operation)
+        reason, status = f"reading its answer failed ({type(failure).__name__})", None
+    return errors.OutcomeUnknown(f"The request was sent but {reason}.", status=status, target=target)
+
+
+def _raise_as_sent(failure: Exception, target: Target) -> NoReturn:
+    unknown = _unknown_after_send(failure, target)
+    if unknown is None:
+        raise failure
+    raise unknown from failure
 
 
 def _may_retry(error: ApiError, idempotent: bool) -> bool:

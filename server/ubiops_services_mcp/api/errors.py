@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import httpx
@@ -222,17 +223,21 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+MESSAGE_CHARS = 1000
+REQUEST_ID_CHARS = 200
+
+
 def error_message(response: httpx.Response) -> str:
-    """The API's own message: `error`, else `error_message`, else the reason phrase."""
+    """The API's own message: `error`, else `error_message`, else the reason phrase (uncut, unredacted)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         body = None
     if isinstance(body, dict):
         for key in ("error", "error_message", "detail"):
             value = body.get(key)  # type: ignore[union-attr]
             if isinstance(value, str) and value:
-                return value[:1000]
+                return value
     return response.reason_phrase or "HTTP error"
 
 
@@ -240,33 +245,61 @@ def from_response(response: httpx.Response, target: Target, retry_after_s: float
     """The typed error for a non-2xx response; anything the API echoes of our credentials is redacted."""
     status = response.status_code
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
-    secrets = _credentials_sent(response)
     request_id = response.headers.get("x-request-id")
     return cls(
-        redact(error_message(response), secrets),
+        scrubbed(response, error_message(response), MESSAGE_CHARS),
         status=status,
         target=target,
         retry_after_s=retry_after_s,
-        request_id=None if request_id is None else redact(request_id[:200], secrets),
+        request_id=None if request_id is None else scrubbed(response, request_id, REQUEST_ID_CHARS),
     )
 
 
 MIN_SECRET_CHARS = 12  # shorter values (the sandbox's "sandbox") would redact ordinary words
+REDACTED = "[redacted]"
+
+
+def scrubbed(response: httpx.Response, text: str, limit: int) -> str:
+    """Text the API sent, cut to `limit` characters and redacted of the credentials its request carried."""
+    return redact(text, _credentials_sent(response), limit)
 
 
 def _credentials_sent(response: httpx.Response) -> list[str]:
-    """The Authorization value of the request, and its token without the scheme, longest first."""
+    """The credentials of the request `response` answers."""
     try:
-        sent = response.request.headers.get("authorization", "")
+        return credentials(response.request.headers.get("authorization", ""))
     except RuntimeError:  # a response built without a request
         return []
-    value = sent.strip()
+
+
+def credentials(authorization: str) -> list[str]:
+    """An Authorization value and its token without the scheme, longest first; too short ones are left out."""
+    value = authorization.strip()
     candidates = {value, value.partition(" ")[2].strip()}
     return sorted((c for c in candidates if len(c) >= MIN_SECRET_CHARS), key=len, reverse=True)
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """`text` with every occurrence of each secret replaced, so an API that echoes a token cannot leak it."""
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text
+def redact(text: str, secrets: list[str], limit: int) -> str:
+    """`text` cut to `limit`, with no run of MIN_SECRET_CHARS of a secret left: no echo, whole or cut, leaks a part."""
+    for secret in secrets:  # whole echoes first, so that our cut cannot split one into a fragment
+        text = text.replace(secret, REDACTED)
+    return _hide_runs(text[:limit], secrets)
+
+
+def _hide_runs(text: str, secrets: list[str]) -> str:
+    """`text` with each stretch covered by runs of a secret's characters replaced by one REDACTED."""
+    covered = _covered(text, secrets)
+    stretches = groupby(range(len(text)), key=covered.__getitem__)
+    return "".join(REDACTED if hidden else "".join(text[i] for i in at) for hidden, at in stretches)
+
+
+def _covered(text: str, secrets: list[str]) -> list[bool]:
+    """For each character of `text`: whether it is part of a run of MIN_SECRET_CHARS characters of a secret."""
+    covered = [False] * len(text)
+    windows = {s[i : i + MIN_SECRET_CHARS] for s in secrets for i in range(len(s) - MIN_SECRET_CHARS + 1)}
+    for window in windows:
+        at = text.find(window)
+        while at != -1:
+            covered[at : at + MIN_SECRET_CHARS] = [True] * MIN_SECRET_CHARS
+            at = text.find(window, at + 1)
+    return covered

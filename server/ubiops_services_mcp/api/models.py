@@ -8,7 +8,7 @@ they do not know: the live API adds fields over time.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, LiteralString
 
 from pydantic import (
     MISSING,
@@ -20,13 +20,14 @@ from pydantic import (
     StrictInt,
     StrictStr,
 )
+from pydantic_core import PydanticCustomError
 
 NAME_MAX = 64
 TEXT_MAX = 400
 LABEL_KEY_MAX = 128
 LABEL_VALUE_MAX = 256
 LIST_MAX = 100
-NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _compiles_as_regex(value: str) -> str:
@@ -35,6 +36,38 @@ def _compiles_as_regex(value: str) -> str:
     except re.error as exc:
         raise ValueError(f"must be a valid regular expression ({exc})") from None
     return value
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# pydantic's own error types and words for a length rule, so a refusal reads the same as a schema keyword's.
+_WORDS: dict[type, tuple[LiteralString, LiteralString, str, str]] = {
+    str: ("string_too_short", "string_too_long", "String", "character"),
+    dict: ("too_short", "too_long", "Dictionary", "item"),
+    list: ("too_short", "too_long", "List", "item"),
+}
+
+
+def length(low: int, high: int) -> AfterValidator:
+    """A length rule checked here, not as schema keywords: the same refusal, in pydantic's words, without bytes in
+    every schema the model reads (most of these limits are this server's, not the API's)."""
+
+    def check(value: Any) -> Any:
+        too_short, too_long, noun, unit = _WORDS[type(value)]
+        if len(value) < low:
+            words = {"noun": noun, "n": low, "unit": unit + ("" if low == 1 else "s")}
+            raise PydanticCustomError(too_short, "{noun} should have at least {n} {unit}", words)
+        if len(value) > high:
+            raise PydanticCustomError(
+                too_long, "{noun} should have at most {n} {unit}", {"noun": noun, "n": high, "unit": unit + "s"}
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 def _not_dot_segment(value: str) -> str:
@@ -50,88 +83,82 @@ def _starts_with_slash(value: str) -> str:
 
 
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
-NullablePositiveInt = Annotated[StrictInt, Field(gt=0)] | None
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+NullablePositiveInt = Annotated[StrictInt, Field(ge=1)] | None
 # A name is one URL path segment later on: no control characters, not '.' or '..'.
-Name = Annotated[
-    StrictStr, Field(min_length=1, max_length=NAME_MAX, pattern=NO_CONTROL), AfterValidator(_not_dot_segment)
-]
+Name = Annotated[StrictStr, length(1, NAME_MAX), AfterValidator(_no_control), AfterValidator(_not_dot_segment)]
 ServiceName = Name
-Labels = Annotated[
-    dict[
-        Annotated[StrictStr, Field(min_length=1, max_length=LABEL_KEY_MAX)],
-        Annotated[StrictStr, Field(max_length=LABEL_VALUE_MAX)],
-    ],
-    Field(max_length=LIST_MAX),
-]
-Extensions = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=32)]], Field(max_length=LIST_MAX)]
-Text = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
-PathRegex = Annotated[StrictStr, Field(max_length=TEXT_MAX), AfterValidator(_compiles_as_regex)]
-HealthPath = Annotated[StrictStr, Field(min_length=1, max_length=TEXT_MAX), AfterValidator(_starts_with_slash)]
+LabelKey = Annotated[StrictStr, length(1, LABEL_KEY_MAX)]
+Labels = Annotated[dict[LabelKey, Annotated[StrictStr, length(0, LABEL_VALUE_MAX)]], length(0, LIST_MAX)]
+Extensions = Annotated[list[Annotated[StrictStr, length(1, 32)]], length(0, LIST_MAX)]
+Text = Annotated[StrictStr, length(0, TEXT_MAX)]
+PathRegex = Annotated[StrictStr, length(0, TEXT_MAX), AfterValidator(_compiles_as_regex)]
+HealthPath = Annotated[StrictStr, length(1, TEXT_MAX), AfterValidator(_starts_with_slash)]
 
 _REQUEST = ConfigDict(extra="forbid", frozen=True)
 _RESPONSE = ConfigDict(extra="allow")
 
 
 class HealthCheck(BaseModel):
-    """How UbiOps probes the service's instances."""
+    """Defaults of interval and timeout: not documented."""
 
     model_config = _REQUEST
 
-    path: HealthPath = Field(description="Path probed on the instance, starting with '/', e.g. '/status'.")
+    path: HealthPath
     interval: PositiveInt | MISSING = Field(default=MISSING, description="Seconds between checks.")
-    timeout: PositiveInt | MISSING = Field(default=MISSING, description="Seconds before one check times out.")
+    timeout: PositiveInt | MISSING = Field(default=MISSING, description="Seconds per check.")
     failure_threshold: PositiveInt | MISSING = Field(
-        default=MISSING, description="Failed checks before the service counts as failed (API default 1)."
+        default=MISSING, description="Failures before the service counts as failed; default 1."
     )
 
 
+# Descriptions are the model's only documentation: each limit says its scope, unit and API generation.
 class _ServiceFields(BaseModel):
     """Every field of a service, each optional: the shape of an update, and the base of a create."""
 
     model_config = _REQUEST
 
-    name: ServiceName | MISSING = Field(default=MISSING, description="New name: renames the service.")
+    name: ServiceName | MISSING = Field(default=MISSING, description="New name.")
     deployment: Name | MISSING = Field(default=MISSING, description="Deployment to route to.")
     version: Name | MISSING | None = Field(
-        default=MISSING, description="Deployment version; null to follow the deployment's default version."
+        default=MISSING, description="null: follow the deployment's default version."
     )
-    port: Port | MISSING = Field(default=MISSING, description="Port (1-65535) the instances listen on.")
-    description: Text | MISSING = Field(default=MISSING, description="Free text, at most 400 characters.")
+    port: Port | MISSING = Field(default=MISSING, description="Port the instances listen on.")
+    description: Text | MISSING = MISSING
     labels: Labels | MISSING = Field(
-        default=MISSING, description='Key/value labels as an object of strings, e.g. {"team": "ml"}.'
+        default=MISSING, description="Replaces all labels; labels_set / labels_remove change single ones."
     )
-    authentication_required: StrictBool | MISSING = Field(
-        default=MISSING, description="true: callers must authenticate; false: the endpoint is public."
-    )
+    authentication_required: StrictBool | MISSING = Field(default=MISSING, description="false: the endpoint is public.")
     authentication_method_token_enabled: StrictBool | MISSING = Field(
-        default=MISSING, description="Whether callers may authenticate with a UbiOps API token."
+        default=MISSING, description="Accept UbiOps API tokens when authentication_required is true."
     )
     request_logging_excluded_paths: PathRegex | MISSING = Field(
         default=MISSING,
-        description="Regular expression of request paths not to log, e.g. '(health|status)$'.",
+        description="Regex; requests with a matching path are not logged. Full or partial match: not documented, "
+        "so anchor it, e.g. '^/(healthz|metrics)$'.",
     )
     request_logging_excluded_extensions: Extensions | MISSING = Field(
-        default=MISSING, description="File extensions not to log, without dots, e.g. ['svg', 'tar']."
+        default=MISSING, description="File extensions not logged; replaces the list."
     )
-    health_check: HealthCheck | MISSING = Field(default=MISSING, description="Health check of the instances.")
+    health_check: HealthCheck | MISSING = Field(default=MISSING, description="Documented contract only.")
     rate_limit_token: PositiveInt | MISSING = Field(
-        default=MISSING, description="Requests per minute allowed per authentication token (documented API)."
+        default=MISSING,
+        description="Documented contract: per auth token. Current API: use rate_limit_user_default.",
     )
     rate_limit: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: request rate limit for the service; null for none."
+        default=MISSING, description="Current API: requests/minute, whole service; null: no limit."
     )
     rate_limit_user_default: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: default rate limit per user; null for none."
+        default=MISSING, description="Current API: requests/minute per caller (API token or user); null: no limit."
     )
     concurrency_limit: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: maximum concurrent requests; null for none."
+        default=MISSING, description="Current API: concurrent requests, whole service; null: no limit."
     )
     concurrency_limit_user_default: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: default concurrent requests per user; null for none."
+        default=MISSING, description="Current API: concurrent requests per caller; null: no limit."
     )
     authentication_header_pass_through: StrictBool | MISSING = Field(
-        default=MISSING, description="Current API: pass the caller's Authorization header to the instance."
+        default=MISSING, description="Current API: pass callers' auth headers to the instances."
     )
 
     def to_body(self) -> dict[str, Any]:
@@ -140,25 +167,28 @@ class _ServiceFields(BaseModel):
 
 
 class ServiceCreate(_ServiceFields):
-    """A new service: an HTTPS endpoint in front of one port of a deployment version's instances."""
+    """A new service."""
 
     # Create requires what update leaves optional; the narrower types are intended.
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
-        description="Unique name of the service in the project, 1-64 characters."
+        description="Unique in the project."
     )
-    deployment: Name = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
-        description="Name of the deployment whose instances serve the requests."
-    )
+    deployment: Name = Field()  # pyright: ignore[reportIncompatibleVariableOverride]
     version: Name | MISSING = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
-        default=MISSING, description="Deployment version; leave out to follow the deployment's default version."
+        default=MISSING, description="Leave out to follow the deployment's default version."
     )
     port: Port = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
-        description="Port (1-65535) the instances listen on, e.g. 8080."
+        description="Port the instances listen on."
+    )
+    # A create has nothing to replace: the same types, described without the update's replace semantics.
+    labels: Labels | MISSING = Field(default=MISSING, description='e.g. {"team": "ml"}')
+    request_logging_excluded_extensions: Extensions | MISSING = Field(
+        default=MISSING, description="File extensions not logged, e.g. ['svg']."
     )
 
 
 class ServiceUpdate(_ServiceFields):
-    """The fields to change; every field left out keeps its current value."""
+    """Fields to change."""
 
 
 class ServiceList(BaseModel):

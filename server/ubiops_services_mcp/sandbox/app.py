@@ -10,7 +10,7 @@ import hmac
 import json
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -271,8 +271,38 @@ def create_app(db_path: str = ":memory:", seed_path: Path | None = None, *, toke
     return app
 
 
-def serve(host: str, port: int, db_path: str, seed_path: Path | None = None) -> None:
-    """Run the sandbox until interrupted; callers choose the host (keep it loopback)."""
+class HostOriginGuard:
+    """Refuses requests whose Host or Origin is not allowed, as /mcp does: a web page cannot rebind its name here."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str], allowed_origins: Sequence[str]) -> None:
+        from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+
+        self.app = app
+        self.checks = TransportSecurityMiddleware(
+            TransportSecuritySettings(allowed_hosts=list(allowed_hosts), allowed_origins=list(allowed_origins))
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a refused request in the API's error shape; pass every other one on untouched."""
+        if scope["type"] == "http":
+            refused = await self.checks.validate_request(Request(scope))
+            if refused is not None:
+                message = bytes(refused.body).decode()
+                return await error_response(refused.status_code, message)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def serve(
+    host: str,
+    port: int,
+    db_path: str,
+    seed_path: Path | None = None,
+    *,
+    allowed_hosts: Sequence[str] = ("127.0.0.1:*", "localhost:*", "[::1]:*"),
+    allowed_origins: Sequence[str] = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"),
+) -> None:
+    """Run the sandbox until interrupted, behind Host/Origin allow lists (loopback names by default)."""
     import uvicorn
 
-    uvicorn.run(create_app(db_path, seed_path), host=host, port=port, log_level="warning")
+    app = HostOriginGuard(create_app(db_path, seed_path), allowed_hosts, allowed_origins)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")

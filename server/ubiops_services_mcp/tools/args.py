@@ -2,81 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from ..api.models import Name, ServiceCreate, ServiceUpdate
+from ..api.models import LabelKey, Labels, Name, ServiceCreate, ServiceUpdate, length
 
-
-def _label_pairs(value: str | dict[str, str] | None) -> str | None:
-    """Normalise a label filter to the API's 'k:v,k2:v2'; an empty filter means no filter."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        for key, val in value.items():
-            if not key or any(c in key for c in ":,") or "," in val:
-                raise ValueError("label keys must be non-empty without ':' or ','; values must not contain ','")
-        return ",".join(f"{k}:{v}" for k, v in value.items()) or None
-    pairs = [p.strip() for p in value.split(",") if p.strip()]
-    for pair in pairs:
-        key, sep, _ = pair.partition(":")
-        if not sep or not key:
-            raise ValueError(f"{pair!r} is not 'key:value'; use 'k:v,k2:v2' or an object")
-    return ",".join(pairs) or None
-
-
-def _id_list(value: str | list[str] | None) -> str | None:
-    if value is None:
-        return None
-    items = value.split(",") if isinstance(value, str) else value
-    cleaned = [i.strip() for i in items if i.strip()]
-    if any("," in i for i in cleaned):
-        raise ValueError("ids must not contain ','")
-    return ",".join(cleaned) or None
+BULK_MAX = 50
+"""Most services one update or delete may change under one confirmation."""
 
 
 # Not `str | None`: the SDK would turn the string "null" into None, and so a project named "null" into the default.
-ProjectArg = Annotated[
-    Name, Field(description="UbiOps project. Leave out to use the server's default project (UBIOPS_PROJECT).")
-]
+ProjectArg = Annotated[Name, Field(description="Omit for the server's default.")]
 NO_PROJECT_GIVEN = ""
-ServiceNameArg = Annotated[Name, Field(description="Name of the service.")]
-CreateData = Annotated[ServiceCreate, Field(description="The new service: name, deployment, port, and options.")]
-UpdateData = Annotated[ServiceUpdate, Field(description="Only the fields to change; the rest keep their values.")]
-LabelsArg = Annotated[
-    Annotated[StrictStr, Field(max_length=2000)] | dict[StrictStr, StrictStr] | None,
-    Field(
-        description="Label filter: 'key:value,key2:value2' or an object; a service matching any one pair is listed.",
-    ),
-    AfterValidator(_label_pairs),
+ServiceNameArg = Name
+NO_SERVICE_GIVEN = ""
+OneServiceArg = Annotated[Name, Field(description="One service; for several: service_names or where.")]
+ServiceNamesArg = Annotated[
+    Annotated[list[Name], length(1, BULK_MAX)] | None,
+    Field(description=f"Several services (at most {BULK_MAX}), one confirmation."),
 ]
-VersionIdsArg = Annotated[
-    Annotated[StrictStr, Field(max_length=4000)] | list[Annotated[StrictStr, Field(max_length=64)]] | None,
-    Field(description="Only services on these deployment version ids (comma-separated or a list)."),
-    AfterValidator(_id_list),
+
+
+def _filterable(labels: dict[str, str] | None) -> dict[str, str] | None:
+    """Label pairs that fit the API's 'k:v,k2:v2' filter."""
+    if labels is not None and any(":" in k or "," in k or "," in v for k, v in labels.items()):
+        raise ValueError("label keys must not contain ':' or ','; values must not contain ','")
+    return labels
+
+
+class Where(BaseModel):
+    """Services matching every field given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: Annotated[
+        Annotated[dict[LabelKey, Annotated[StrictStr, length(0, 256)]], length(0, 20)] | None,
+        Field(description="Any one of these pairs."),
+        AfterValidator(_filterable),
+    ] = None
+    deployment: Name | None = Field(default=None, description="Deployment name.")
+    version: Name | None = Field(default=None, description="Pinned version name; services on the default never match.")
+
+
+WhereArg = Annotated[
+    Where | None,
+    Field(description=f"Or select them (at most {BULK_MAX} may match)."),
 ]
-ListField = Literal["id", "time_created", "time_updated"]
-FieldsArg = Annotated[
-    list[ListField] | None,
-    Field(description="Extra fields per service besides name, deployment, version, port, labels, authentication."),
+LabelsSetArg = Annotated[
+    Labels | None,
+    Field(description="Add or change these labels; the others stay (no read needed)."),
 ]
-LimitArg = Annotated[StrictInt, Field(ge=1, le=10000, description="Most services to return (default 100).")]
+LabelsRemoveArg = Annotated[
+    Annotated[list[LabelKey], length(0, 100)] | None,
+    Field(description="Remove these label keys; the others stay."),
+]
+CreateData = ServiceCreate
+UpdateData = Annotated[ServiceUpdate | None, Field()]
 ConfirmArg = Annotated[
     StrictBool,
-    Field(description="Leave false to preview. true applies, with the preview's confirmation_token."),
+    Field(description="true: apply, with the preview's confirmation_token."),
 ]
 TokenArg = Annotated[
-    Annotated[StrictStr, Field(max_length=1000)] | None,
-    Field(description="The confirmation_token from this tool's preview of the same change."),
+    Annotated[StrictStr, length(0, 1000)] | None,
+    Field(description="From this tool's preview of the same change."),
 ]
-
-
-def label_filter(value: str | dict[str, str] | None) -> str | None:
-    """The validated `labels` argument as the API's query value; validation already made it a string."""
-    return value if not isinstance(value, dict) else _label_pairs(value)
-
-
-def id_filter(value: str | list[str] | None) -> str | None:
-    """The validated `deployment_version_ids` argument as the API's query value."""
-    return value if not isinstance(value, list) else _id_list(value)

@@ -1,13 +1,13 @@
 """services_update and services_delete: preview first, apply only a previewed change that the user saw.
 
-Flow of one call: the Plan reads the service (one GET), then the tool either returns a preview with a
+Flow of one call: the Plan reads the services (one GET each), then the tool either returns a preview with a
 signed confirmation_token, or - with confirm=true and a token that matches this exact change - takes the
-human's answer when the client can elicit, and only then sends the PATCH or DELETE.
+human's answer when the client can elicit, reads the services again when that answer took time, and only then
+sends the PATCH or DELETE requests, in order, stopping at the first failure.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
@@ -15,184 +15,235 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp.types import CallToolResult
 
 from ..api.errors import ApiError
-from ..api.models import CREATE_FIELDS, ServiceDetail
-from .args import NO_PROJECT_GIVEN, ConfirmArg, ProjectArg, ServiceNameArg, TokenArg, UpdateData
-from .confirmation import Binding
-from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, human_can_answer
-from .plan import Plan, plan_delete, plan_update
-from .results import ChangeResult, FieldChange, Outcome, api_error_result, as_result, usage_error_result
-from .state import NO_PROJECT, AppState, api_fields, app_state, caller
+from ..api.models import ServiceUpdate
+from .args import (
+    NO_PROJECT_GIVEN,
+    NO_SERVICE_GIVEN,
+    ConfirmArg,
+    LabelsRemoveArg,
+    LabelsSetArg,
+    OneServiceArg,
+    ProjectArg,
+    ServiceNamesArg,
+    TokenArg,
+    UpdateData,
+    WhereArg,
+)
+from .change_log import ChangeLog
+from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, delete_answer, human_can_answer
+from .plan import Item, Plan, plan_delete, plan_update, read_plan
+from .results import Approver, ChangeResult, ServiceChange, as_result, usage_error_result
+from .state import NO_PROJECT, AppState, app_state
+from .views import applied_step, draft, field_changes, recreate_data, sandbox_note, snapshot
 
-PREVIEW_NEXT = (
-    "Nothing has changed. Show this preview to the user; if they agree, call again with the same arguments, "
-    "confirm=true and this confirmation_token."
+_APPROVAL = (
+    " A user's explicit approval of exactly this change, given before the preview, counts once the preview "
+    "matches; anything more needs asking. Their client may ask them too."
 )
 
 
 async def services_update(
-    service_name: ServiceNameArg,
-    data: UpdateData,
     ctx: Context,
     plan: Annotated[Plan, Resolve(plan_update)],
     human: Annotated[ElicitationResult[ConfirmUpdate], Resolve(ask_update)],
+    service_name: OneServiceArg = NO_SERVICE_GIVEN,
+    data: UpdateData = None,
+    labels_set: LabelsSetArg = None,
+    labels_remove: LabelsRemoveArg = None,
+    service_names: ServiceNamesArg = None,
+    where: WhereArg = None,
     project_name: ProjectArg = NO_PROJECT_GIVEN,
     confirm: ConfirmArg = False,
     confirmation_token: TokenArg = None,
 ) -> Annotated[CallToolResult, ChangeResult]:
-    """Change fields of a service; fields left out of `data` keep their values.
-
-    Guarded, two steps: (1) call without confirm: nothing changes, you get the field-level diff and a
-    confirmation_token; show the diff to the user. (2) if they agree, call again with the same arguments,
-    confirm=true and that token. The user may also be asked to approve in their client.
-    """
-    app = app_state(ctx)
-    if plan.project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
-    if not plan.body:
-        return usage_error_result("data is empty: give at least one field to change.", "data")
-    log = _Audit(app, ctx, plan)
-    if plan.current is None:
-        return log.failed(plan.error)
-    changes = [FieldChange(field=f, current=c, new=n) for f, c, n in plan.changes()]
-    draft = ChangeResult(
-        outcome="preview", project_name=plan.project, service_name=service_name, message="", changes=changes,
-        service=plan.current, sandbox=app.sandbox,
-    )  # fmt: skip
-    if not changes:
-        return log.done(draft, "unchanged", "Nothing to change: the service already has these values.")
-    refusal = _check_confirmation(app, ctx, plan, draft, confirm, confirmation_token, human, log)
-    if refusal is not None:
-        return refusal
-    try:
-        updated = await app.api.update(plan.project, service_name, data)
-    except ApiError as error:
-        return log.failed(error)
-    applied = draft.model_copy(update={"service": updated})
-    return log.done(applied, "applied", "The service was updated.")
+    return await _change(app_state(ctx), ctx, plan, human, confirm, confirmation_token)
 
 
 async def services_delete(
-    service_name: ServiceNameArg,
     ctx: Context,
     plan: Annotated[Plan, Resolve(plan_delete)],
     human: Annotated[ElicitationResult[ConfirmDelete], Resolve(ask_delete)],
+    service_name: OneServiceArg = NO_SERVICE_GIVEN,
+    service_names: ServiceNamesArg = None,
+    where: WhereArg = None,
     project_name: ProjectArg = NO_PROJECT_GIVEN,
     confirm: ConfirmArg = False,
     confirmation_token: TokenArg = None,
 ) -> Annotated[CallToolResult, ChangeResult]:
-    """Delete a service: its endpoint stops answering. The deployment itself is not touched.
+    return await _change(app_state(ctx), ctx, plan, human, confirm, confirmation_token)
 
-    Guarded, two steps: (1) call without confirm: nothing is deleted, you get the full configuration that
-    would be lost and a confirmation_token; show it to the user. (2) if they agree, call again with
-    confirm=true and that token. The user may be asked to type the name in their client. The result holds
-    `recreate_with`: services_create data that re-creates the service.
-    """
-    app = app_state(ctx)
+
+UPDATE_DOC = (
+    "Change services. `data` fields replace their whole value; labels_set / labels_remove edit single labels. "
+    "Two steps: (1) without confirm: nothing changes; you get the diff and a confirmation_token; show the diff. "
+    "(2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
+)
+DELETE_DOC = (
+    "Delete services (their endpoints stop answering; deployments stay). Two steps: (1) without confirm: nothing "
+    "is deleted; you get what would be lost and a confirmation_token; show it. (2) to apply: the same arguments, "
+    "confirm=true and that token; recreate_with in the result re-creates each." + _APPROVAL
+)
+services_update.__doc__ = UPDATE_DOC
+services_delete.__doc__ = DELETE_DOC
+
+
+async def _change(
+    app: AppState, ctx: Context, plan: Plan, human: ElicitationResult[Any], confirm: bool, token: str | None
+) -> CallToolResult:
+    """One update or delete call, whatever it selects: refuse, preview or apply."""
     if plan.project is None:
         return usage_error_result(NO_PROJECT, "project_name")
-    log = _Audit(app, ctx, plan)
-    if plan.current is None:
+    if plan.problem is not None:
+        return usage_error_result(*plan.problem)
+    log = ChangeLog(app, ctx, plan)
+    if plan.error is not None:
         return log.failed(plan.error)
-    draft = ChangeResult(
-        outcome="preview", project_name=plan.project, service_name=service_name, message="", service=plan.current,
-        recreate_with=recreate_data(plan.current), sandbox=app.sandbox,
-    )  # fmt: skip
-    refusal = _check_confirmation(app, ctx, plan, draft, confirm, confirmation_token, human, log)
+    preview = draft(plan, app.sandbox)
+    if not plan.items:
+        return log.done(preview, "unchanged", "No service matches the selection: nothing to change.")
+    if plan.operation == "update" and not any(item.changes() for item in plan.items):
+        return log.done(preview, "unchanged", "Nothing to change: the services already have these values.")
+    refusal = _gate(app, ctx, plan, preview, confirm, token, human, log)
     if refusal is not None:
         return refusal
-    try:
-        await app.api.delete(plan.project, service_name)
-    except ApiError as error:
-        return log.failed(error)
-    return log.done(draft, "applied", "The service was deleted; services_create with recreate_with restores it.")
+    approver = _approver(app, ctx)
+    if approver == "human" and not _answered_in_earlier_round(ctx):
+        fresh = await read_plan(app, plan.operation, plan.project, plan.request)
+        if fresh.error is not None:
+            return log.failed(fresh.error)
+        if fresh.binding != plan.binding:  # changed while the human read the question: ask afresh
+            return ChangeLog(app, ctx, fresh).stale(draft(fresh, app.sandbox), before=snapshot(plan))
+    return await _apply(app, plan, preview, log, approver)
 
 
-def _check_confirmation(
+def _gate(
     app: AppState,
     ctx: Context,
     plan: Plan,
-    draft: ChangeResult,
+    preview: ChangeResult,
     confirm: bool,
     token: str | None,
     human: ElicitationResult[Any],
-    log: _Audit,
+    log: ChangeLog,
 ) -> CallToolResult | None:
     """None when the change may be applied now; otherwise the preview, refusal or declined result."""
     if app.settings.read_only:
-        return log.refused(draft, "The server is read-only: nothing can be changed.", plan.binding)
+        return log.done(preview, "refused", "The server is read-only: nothing can be changed.", is_error=True)
     if not confirm:
-        return log.preview(draft, PREVIEW_NEXT, plan.binding)
+        return log.preview(preview)
     refusal = plan.token_refusal(app, token)
+    if refusal is not None and refusal.stale:
+        return log.stale(preview, before=app.previews.recall(token))
     if refusal is not None:
-        return log.refused(draft, refusal, plan.binding)
+        return log.refused(preview, f"Not applied: {refusal}.")
     if human_can_answer(ctx, app.settings):
-        return _human_answer(draft, human, log)
+        return _human_answer(plan, preview, human, log)
+    if app.settings.require_human:
+        message = "Not applied: this server needs a human to approve each change, and this client cannot ask them."
+        return log.done(preview, "refused", message, is_error=True)
     return None
 
 
-def _human_answer(draft: ChangeResult, human: ElicitationResult[Any], log: _Audit) -> CallToolResult | None:
-    """Apply only what the human accepted; a decline, a cancel or a wrong name changes nothing."""
+def _human_answer(
+    plan: Plan, preview: ChangeResult, human: ElicitationResult[Any], log: ChangeLog
+) -> CallToolResult | None:
+    """Apply only what the human accepted; a decline, a cancel or a wrong answer changes nothing."""
     if not isinstance(human, AcceptedElicitation):
         verb = "declined" if human.action == "decline" else "cancelled"
-        return log.done(draft, "declined", f"The user {verb} the change: nothing was changed.")
+        return log.done(preview, "declined", f"The user {verb} the change: nothing was changed.")
     answer: object = human.data
     if isinstance(answer, ConfirmUpdate) and answer.approve:
         return None
-    if isinstance(answer, ConfirmDelete) and answer.service_name == draft.service_name:
+    if isinstance(answer, ConfirmDelete) and answer.service_name.strip() == delete_answer(plan):
         return None
     if isinstance(answer, NotAsked):
-        return log.done(draft, "refused", f"Not applied: the user could not be asked ({answer.reason}).")
-    return log.done(draft, "declined", "The user did not approve: nothing was changed.")
+        return log.done(preview, "refused", f"Not applied: the user could not be asked ({answer.reason}).")
+    return log.done(preview, "declined", "The user did not approve: nothing was changed.")
 
 
-def recreate_data(service: ServiceDetail) -> dict[str, Any]:
-    """The services_create data that re-creates this service (fields create accepts, nulls dropped)."""
-    values = service.model_dump(mode="json", exclude_unset=True)
-    return {k: v for k, v in values.items() if k in CREATE_FIELDS and v is not None}
+def _approver(app: AppState, ctx: Context) -> Approver:
+    if human_can_answer(ctx, app.settings):
+        return "human"
+    return "token" if app.settings.confirmation == "preview" else "flag"
 
 
-class _Audit:
-    """Builds a change result and writes its audit line in one step, so no outcome goes unrecorded."""
+def _answered_in_earlier_round(ctx: Context) -> bool:
+    """On the 2026-07-28 protocol the human answers between two calls, and this call's plan was read after it."""
+    version = ctx.protocol_version
+    return version is not None and version >= "2026-07-28"
 
-    def __init__(self, app: AppState, ctx: Context, plan: Plan) -> None:
-        self._app = app
-        self._fields = {
-            "tool": f"services_{plan.operation}",
-            "project": plan.project,
-            "service": plan.service,
-            "payload": plan.body,
-            **caller(ctx),
-        }
 
-    def preview(self, draft: ChangeResult, message: str, binding: Binding) -> CallToolResult:
-        return self._with_token(draft, "preview", message, binding, is_error=False)
+async def _apply(
+    app: AppState, plan: Plan, preview: ChangeResult, log: ChangeLog, approver: Approver
+) -> CallToolResult:
+    """Send the changes in order; the first failure stops the rest, and the result says which were applied."""
+    assert plan.project is not None
+    todo = [item for item in plan.items if plan.operation == "delete" or item.changes()]
+    steps: list[ServiceChange] = []
+    failure: ApiError | None = None
+    for item in todo:
+        if failure is not None:
+            steps.append(applied_step(plan, item, "not_applied"))
+            continue
+        try:
+            await _send(app, plan, item)
+        except ApiError as error:
+            failure = error
+            log.item_failed(item, error)
+            steps.append(applied_step(plan, item, "failed").model_copy(update={"error": log.error_info(error)}))
+            continue
+        log.item_done(item, "applied", approver)
+        steps.append(applied_step(plan, item, "applied"))
+    if not plan.request.bulk:
+        return _single_result(app, plan, preview, failure, approver, log)
+    return _bulk_result(app, plan, preview, steps, failure, approver)
 
-    def refused(self, draft: ChangeResult, message: str, binding: Binding) -> CallToolResult:
-        if self._app.settings.read_only:
-            return self.done(draft, "refused", message, is_error=True)
-        return self._with_token(draft, "refused", f"{message} {PREVIEW_NEXT}", binding, is_error=True)
 
-    def done(self, draft: ChangeResult, outcome: Outcome, message: str, *, is_error: bool = False) -> CallToolResult:
-        self._app.audit.record(**self._fields, outcome=outcome, sandbox=self._app.sandbox)
-        return as_result(draft.model_copy(update={"outcome": outcome, "message": message}), is_error=is_error)
+async def _send(app: AppState, plan: Plan, item: Item) -> None:
+    assert plan.project is not None
+    if plan.operation == "update":
+        await app.api.update(plan.project, item.name, ServiceUpdate.model_validate(item.body))
+    else:
+        await app.api.delete(plan.project, item.name)
 
-    def failed(self, error: ApiError | None) -> CallToolResult:
-        assert error is not None, "a plan without the current service carries the error that stopped it"
-        self._app.audit.record(**self._fields, outcome="failed", **api_fields(error), sandbox=self._app.sandbox)
-        return api_error_result(error)
 
-    def _with_token(
-        self, draft: ChangeResult, outcome: Outcome, message: str, binding: Binding, *, is_error: bool
-    ) -> CallToolResult:
-        token, expires = self._app.signer.issue(binding)
-        expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
-        self._app.audit.record(**self._fields, outcome=outcome, reason=message, sandbox=self._app.sandbox)
-        result = draft.model_copy(
-            update={
-                "outcome": outcome,
-                "message": message,
-                "confirmation_token": token,
-                "expires_at": expires_at,
-            }
+def _single_result(
+    app: AppState, plan: Plan, preview: ChangeResult, failure: ApiError | None, approver: Approver, log: ChangeLog
+) -> CallToolResult:
+    if failure is not None:
+        return log.error_result(failure)
+    where = sandbox_note(app.sandbox)
+    update: dict[str, Any] = {"outcome": "applied", "approved_by": approver}
+    if plan.operation == "update":
+        update["message"] = f"Applied{where}: the service was updated."
+        update["changes"] = field_changes(plan.items[0])
+    else:
+        update["message"] = f"Deleted{where}. services_create with recreate_with restores its configuration."
+        update["recreate_with"] = recreate_data(plan.items[0].current)
+        update["service"] = None
+    applied = preview.model_copy(update=update)
+    applied.__pydantic_fields_set__.discard("service")
+    return as_result(applied)
+
+
+def _bulk_result(
+    app: AppState,
+    plan: Plan,
+    preview: ChangeResult,
+    steps: list[ServiceChange],
+    failure: ApiError | None,
+    approver: Approver,
+) -> CallToolResult:
+    done = sum(step.step == "applied" for step in steps)
+    verb = "updated" if plan.operation == "update" else "deleted"
+    if failure is None:
+        message = f"Applied{sandbox_note(app.sandbox)}: {done} service(s) {verb}."
+        result = preview.model_copy(update={"outcome": "applied", "message": message, "services": steps})
+    else:
+        message = (
+            f"Stopped at the first failure: {done} service(s) {verb}, one failed, the rest were not applied "
+            "(see each service's step). Fix the cause, then preview the rest again."
         )
-        return as_result(result, is_error=is_error)
+        result = preview.model_copy(update={"outcome": "stopped", "message": message, "services": steps})
+    result.approved_by = approver
+    return as_result(result, is_error=failure is not None)

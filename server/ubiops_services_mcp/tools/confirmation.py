@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -63,6 +64,10 @@ class Binding:
 class TokenRefused(Exception):
     """Why a confirmation token does not allow this change; the message is for the model."""
 
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        super().__init__(message)
+        self.stale = stale
+
 
 class Signer:
     """Issues and checks confirmation tokens with HMAC-SHA256."""
@@ -89,10 +94,10 @@ class Signer:
             raise TokenRefused("the confirmation_token was issued to another caller")
         if claims.get("p") != binding.project or claims.get("s") != binding.service:
             raise TokenRefused("the confirmation_token was issued for another project or service")
+        if claims.get("t") != binding.time_updated:  # first: a body resolved against a changed service differs too
+            raise TokenRefused("the service has changed since the preview", stale=True)
         if claims.get("h") != binding.payload_hash:
             raise TokenRefused("the confirmation_token was issued for a different change (the data differs)")
-        if claims.get("t") != binding.time_updated:
-            raise TokenRefused("the service has changed since the preview")
 
     def _claims(self, token: str) -> dict[str, Any]:
         parts = token.split(".")
@@ -117,3 +122,24 @@ def field_changes(current: ServiceDetail, body: dict[str, Any]) -> list[tuple[st
     """(field, current value, new value) for every field the update would change."""
     now = current.model_dump(mode="json")
     return [(key, now.get(key), value) for key, value in body.items() if now.get(key) != value]
+
+
+class PreviewMemory:
+    """What each recent preview showed, by token, so a stale confirm can name what changed in between.
+
+    Only for explaining: tokens stay stateless. A token from another process (a replica, a restart) is
+    simply not found, and the refusal then says the fields cannot be named.
+    """
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self._capacity = capacity
+        self._seen: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+
+    def remember(self, token: str, services: dict[str, dict[str, Any]]) -> None:
+        self._seen[token] = services
+        self._seen.move_to_end(token)
+        while len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+
+    def recall(self, token: str | None) -> dict[str, dict[str, Any]] | None:
+        return None if token is None else self._seen.get(token)

@@ -15,15 +15,16 @@ from pydantic import BaseModel, Field
 
 from ..settings import Settings
 from .plan import Plan, plan_delete, plan_update
+from .results import shown
 from .state import app_state
 
 
 class ConfirmUpdate(BaseModel):
-    approve: bool = Field(description="Apply this change to the service?")
+    approve: bool = Field(description="Apply this change?")
 
 
 class ConfirmDelete(BaseModel):
-    service_name: str = Field(description="Type the name of the service to delete it")
+    service_name: str = Field(description="Type the name of the service (for several: their number) to delete")
 
 
 class NotAsked(BaseModel):
@@ -41,17 +42,26 @@ def human_can_answer(ctx: Context, settings: Settings) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
+def delete_answer(plan: Plan) -> str:
+    """What the human must type to delete: the service's name, or for several services their number."""
+    return str(len(plan.items)) if plan.request.bulk else plan.service
+
+
 async def ask_update(
     ctx: Context, plan: Annotated[Plan, Resolve(plan_update)], confirm: bool, confirmation_token: str | None
 ) -> NotAsked | Elicit[ConfirmUpdate]:
     why_not = _why_not_ask(ctx, plan, confirm, confirmation_token)
     if why_not is not None:
         return NotAsked(reason=why_not)
-    lines = [f"- {f}: {_show(c)} -> {_show(n)}" for f, c, n in plan.changes()]
+    lines: list[str] = []
+    for item in plan.items:
+        changes = [f"- {f}: {_show(c)} -> {_show(n)}" for f, c, n in item.changes()]
+        if changes and plan.request.bulk:
+            lines.append(f"{shown(item.name)}:")
+        lines.extend(changes)
     if not lines:
         return NotAsked(reason="nothing to change")
-    message = f"Apply this change to service '{plan.service}' in project '{plan.project}'?\n" + "\n".join(lines)
-    return Elicit(message, ConfirmUpdate)
+    return Elicit(f"Apply this change to {_what(plan)}?\n" + "\n".join(lines), ConfirmUpdate)
 
 
 async def ask_delete(
@@ -60,12 +70,22 @@ async def ask_delete(
     why_not = _why_not_ask(ctx, plan, confirm, confirmation_token)
     if why_not is not None:
         return NotAsked(reason=why_not)
-    assert plan.current is not None
-    message = (
-        f"Delete service '{plan.service}' in project '{plan.project}'? Its endpoint {plan.current.endpoint} stops "
-        f"answering. Type the service name to confirm."
-    )
+    if not plan.request.bulk:
+        endpoint = plan.items[0].current.endpoint
+        return Elicit(
+            f"Delete {_what(plan)}? Its endpoint {endpoint} stops answering. Type the service name to confirm.",
+            ConfirmDelete,
+        )
+    names = "\n".join(f"- {shown(item.name)} ({item.current.endpoint})" for item in plan.items)
+    count = delete_answer(plan)
+    message = f"Delete {_what(plan)}? Their endpoints stop answering.\n{names}\nType {count} to confirm."
     return Elicit(message, ConfirmDelete)
+
+
+def _what(plan: Plan) -> str:
+    if plan.request.bulk:
+        return f"these {len(plan.items)} services in project '{shown(plan.project)}'"
+    return f"service '{shown(plan.service)}' in project '{shown(plan.project)}'"
 
 
 def _why_not_ask(ctx: Context, plan: Plan, confirm: bool, token: str | None) -> str | None:
@@ -73,14 +93,15 @@ def _why_not_ask(ctx: Context, plan: Plan, confirm: bool, token: str | None) -> 
     app = app_state(ctx)
     if not confirm or app.settings.read_only or not human_can_answer(ctx, app.settings):
         return "no change to apply in this call, or the client cannot be asked"
-    if plan.current is None:
-        return (
-            "the service could not be read"
-            if plan.error is None
-            else f"the service could not be read: {plan.error.code}"
-        )
-    return plan.token_refusal(app, token)
+    if plan.problem is not None or plan.project is None:
+        return "the arguments cannot make a change"
+    if plan.error is not None:
+        return f"the service could not be read: {plan.error.code}"
+    if not plan.items:
+        return "no service matches"
+    refusal = plan.token_refusal(app, token)
+    return None if refusal is None else str(refusal)
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return str(shown(json.dumps(value, ensure_ascii=False)))

@@ -1,70 +1,236 @@
-"""What one update or delete call would change, read once (one GET) and shared by the elicitation
-resolver and the tool body, so both judge the same state of the service."""
+"""What one update or delete call is about, read once and shared by the elicitation resolver and the tool body,
+so both judge the same state of the services.
+
+A call names one service (`service_name`), several (`service_names`) or selects them (`where`); the plan reads
+every selected service (one list for a selector, then one GET each, a few at a time) and, for an update,
+resolves the body each one would receive (`labels_set` / `labels_remove` merged into its current labels).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcp.server.mcpserver import Context
 
-from ..api.errors import ApiError
+from ..api.client import ServicesApi
+from ..api.errors import ApiError, NotFound, Target
 from ..api.models import ServiceDetail, ServiceUpdate
+from .args import BULK_MAX, Where
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .state import AppState, app_state
 
 
 @dataclass(frozen=True)
+class Request:
+    """What the caller asked for: which services, and (update) what to change in each."""
+
+    service_name: str = ""
+    service_names: tuple[str, ...] | None = None
+    where: Where | None = None
+    body: dict[str, Any] = field(default_factory=dict[str, Any])
+    labels_set: dict[str, str] = field(default_factory=dict[str, str])
+    labels_remove: tuple[str, ...] = ()
+
+    @property
+    def bulk(self) -> bool:
+        return not self.service_name
+
+    @property
+    def selection(self) -> str:
+        """The selection in words, stable for the same selection: what a bulk token is bound to."""
+        if self.service_name:
+            return self.service_name
+        if self.service_names is not None:
+            return "names:" + ",".join(sorted(set(self.service_names)))
+        assert self.where is not None
+        return "where:" + json.dumps(self.where.model_dump(exclude_none=True), sort_keys=True, ensure_ascii=True)
+
+    @property
+    def changes_asked(self) -> dict[str, Any]:
+        """The requested change as one object: the audit payload of a bulk call and what its token binds."""
+        asked: dict[str, Any] = {"data": self.body} if self.body else {}
+        if self.labels_set:
+            asked["labels_set"] = self.labels_set
+        if self.labels_remove:
+            asked["labels_remove"] = sorted(self.labels_remove)
+        return asked
+
+    def problem(self, operation: str) -> tuple[str, str] | None:
+        """(message, argument) when the arguments cannot make a change, before any request."""
+        chosen = [bool(self.service_name), self.service_names is not None, self.where is not None]
+        if sum(chosen) != 1:
+            return "Give exactly one of service_name, service_names or where.", "service_name"
+        if self.where is not None and not self.where.model_dump(exclude_none=True):
+            return "where is empty: give labels, deployment or version.", "where"
+        if operation != "update":
+            return None
+        if not self.body and not self.labels_set and not self.labels_remove:
+            return "Nothing to change: give data, labels_set or labels_remove.", "data"
+        if "labels" in self.body and (self.labels_set or self.labels_remove):
+            return "Give either data.labels (replaces all labels) or labels_set/labels_remove, not both.", "data"
+        if set(self.labels_set) & set(self.labels_remove):
+            return "A label key is both in labels_set and in labels_remove.", "labels_remove"
+        if self.bulk and "name" in self.body:
+            return "A rename changes one service: use service_name.", "data"
+        return None
+
+    def body_for(self, current: ServiceDetail) -> dict[str, Any]:
+        """The PATCH body for this service: the data, with single-label edits resolved against its labels."""
+        if not self.labels_set and not self.labels_remove:
+            return dict(self.body)
+        labels = {**(current.labels or {}), **self.labels_set}
+        for key in self.labels_remove:
+            labels.pop(key, None)
+        return {**self.body, "labels": labels}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One service of the change: as it is now, and the body it would receive (update)."""
+
+    current: ServiceDetail
+    body: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.current.name
+
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        return field_changes(self.current, self.body)
+
+
+@dataclass(frozen=True)
 class Plan:
-    """The call's target and payload, and the service as it is now (or why it could not be read)."""
+    """The call's target and payload, the services as they are now, or why they could not be read."""
 
     operation: str
     project: str | None
-    service: str
-    body: dict[str, Any] = field(default_factory=dict[str, Any])
-    current: ServiceDetail | None = None
+    request: Request
+    items: tuple[Item, ...] = ()
     error: ApiError | None = None
+    problem: tuple[str, str] | None = None
+    new_name_free: bool | None = None
+
+    @property
+    def service(self) -> str:
+        """The service (single) or the selection (bulk), as the audit log and messages name it."""
+        return self.request.selection
 
     @property
     def binding(self) -> Binding:
         """What a confirmation token for this exact change must be bound to."""
         assert self.project is not None
-        assert self.current is not None
-        payload = canonical_hash(self.body)
-        return Binding(self.operation, self.project, self.service, payload, self.current.time_updated)
+        if not self.request.bulk:
+            item = self.items[0]
+            return Binding(
+                self.operation, self.project, self.service, canonical_hash(item.body), item.current.time_updated
+            )
+        members = canonical_hash({item.name: item.current.time_updated for item in self.items})
+        payload = canonical_hash(self.request.changes_asked)
+        return Binding(self.operation, self.project, self.service, payload, members)
 
-    def changes(self) -> list[tuple[str, Any, Any]]:
-        assert self.current is not None
-        return field_changes(self.current, self.body)
-
-    def token_refusal(self, app: AppState, token: str | None) -> str | None:
+    def token_refusal(self, app: AppState, token: str | None) -> TokenRefused | None:
         """Why `token` does not allow this change in preview mode (None: it does, or flag mode)."""
         if app.settings.confirmation != "preview":
             return None
         if token is None:
-            return "confirm=true needs the confirmation_token of a preview."
+            return TokenRefused("confirm=true needs the confirmation_token of a preview")
         try:
             app.signer.verify(token, self.binding)
         except TokenRefused as why:
-            return f"Not applied: {why}."
+            return why
         return None
 
 
-async def plan_update(ctx: Context, project_name: str, service_name: str, data: ServiceUpdate) -> Plan:
-    return await _read(app_state(ctx), "update", project_name, service_name, data.to_body())
+async def plan_update(
+    ctx: Context,
+    project_name: str,
+    service_name: str,
+    service_names: list[str] | None,
+    where: Where | None,
+    data: ServiceUpdate | None,
+    labels_set: dict[str, str] | None,
+    labels_remove: list[str] | None,
+    confirm: bool,
+) -> Plan:
+    request = Request(
+        service_name, _names(service_names), where, data.to_body() if data is not None else {},
+        labels_set or {}, tuple(labels_remove or ()),
+    )  # fmt: skip
+    return await read_plan(app_state(ctx), "update", project_name, request, check_new_name=not confirm)
 
 
-async def plan_delete(ctx: Context, project_name: str, service_name: str) -> Plan:
-    return await _read(app_state(ctx), "delete", project_name, service_name, {})
+async def plan_delete(
+    ctx: Context, project_name: str, service_name: str, service_names: list[str] | None, where: Where | None
+) -> Plan:
+    return await read_plan(app_state(ctx), "delete", project_name, Request(service_name, _names(service_names), where))
 
 
-async def _read(app: AppState, operation: str, project_name: str, service: str, body: dict[str, Any]) -> Plan:
-    """The plan; no request at all when there is no project or (update) nothing to change."""
-    plan = Plan(operation, app.project(project_name), service, body)
-    if plan.project is None or (operation == "update" and not body):
-        return plan
+def _names(names: list[str] | None) -> tuple[str, ...] | None:
+    return None if names is None else tuple(dict.fromkeys(names))
+
+
+async def read_plan(
+    app: AppState, operation: str, project_name: str, request: Request, *, check_new_name: bool = False
+) -> Plan:
+    """The plan; no request at all when there is no project or the arguments cannot make a change."""
+    plan = Plan(operation, app.project(project_name), request)
+    problem = request.problem(operation)
+    if plan.project is None or problem is not None:
+        return replace(plan, problem=problem)
     try:
-        current = await app.api.get(plan.project, service)
+        names = await _selected(app.api, plan.project, request)
+        if len(names) > BULK_MAX:
+            too_many = f"The selection matches {len(names)} services; at most {BULK_MAX} change at once: narrow it."
+            return replace(plan, problem=(too_many, "where"))
+        items = await read_items(app.api, plan.project, request, names)
+        renamed = request.body.get("name")
+        check = check_new_name and isinstance(renamed, str) and renamed != request.service_name
+        free = await _name_free(app.api, plan.project, str(renamed)) if check else None
     except ApiError as error:
-        return Plan(operation, plan.project, service, body, error=error)
-    return Plan(operation, plan.project, service, body, current=current)
+        return replace(plan, error=error)
+    return replace(plan, items=items, new_name_free=free)
+
+
+async def read_items(api: ServicesApi, project: str, request: Request, names: list[str]) -> tuple[Item, ...]:
+    """Every named service as it is now, with the body it would receive; a missing one stops the plan."""
+    if not request.bulk:  # one GET: the API's own error, request id and all, if it fails
+        service = await api.get(project, names[0])
+        return (Item(service, request.body_for(service)),)
+    found = await api.get_many(project, names)
+    missing = [name for name, service in zip(names, found, strict=True) if service is None]
+    if missing:
+        listed = ", ".join(repr(name) for name in missing)
+        raise NotFound(
+            f"No service {listed} in project {project!r}.", status=404, target=Target("get", project, missing[0])
+        )
+    return tuple(Item(service, request.body_for(service)) for service in found if service is not None)
+
+
+async def _selected(api: ServicesApi, project: str, request: Request) -> list[str]:
+    """The names a request is about: as given, or what the selector matches now (sorted by name)."""
+    if request.service_name:
+        return [request.service_name]
+    if request.service_names is not None:
+        return list(request.service_names)
+    where = request.where
+    assert where is not None
+    labels = ",".join(f"{k}:{v}" for k, v in (where.labels or {}).items()) or None
+    listed = await api.list(project, labels)
+    matching = [
+        s.name for s in listed
+        if (where.deployment is None or s.deployment == where.deployment)
+        and (where.version is None or s.version == where.version)
+    ]  # fmt: skip
+    return sorted(matching)
+
+
+async def _name_free(api: ServicesApi, project: str, name: str) -> bool:
+    """Whether a rename's new name is free now (one GET): a taken name would make the update fail."""
+    try:
+        await api.get(project, name)
+    except NotFound:
+        return True
+    return False

@@ -125,3 +125,22 @@ def _inline_single_use(schema: dict[str, Any]) -> dict[str, Any]:
     if kept:
         result["$defs"] = {name: kept[name] for name in definitions if name in kept}
     return result
+
+
+def described_elsewhere(schema: dict[str, Any], definitions: dict[str, str], keep: frozenset[str]) -> dict[str, Any]:
+    """The schema with the field descriptions of `definitions` (name -> new description of the definition) left
+    out, but for the fields in `keep`: another tool's schema describes the same fields, and a model reads every
+    tool's schema at once, so once is enough."""
+    defs = cast(dict[str, Any], schema.get("$defs") or {})
+    trimmed = dict(defs)
+    for name, note in definitions.items():
+        if name not in defs:
+            continue
+        definition = cast(dict[str, Any], defs[name])
+        properties = cast(dict[str, Any], definition.get("properties") or {})
+        fields = {
+            key: prop if key in keep else {k: v for k, v in cast(dict[str, Any], prop).items() if k != "description"}
+            for key, prop in properties.items()
+        }
+        trimmed[name] = {**definition, "description": note, "properties": fields}
+    return {**schema, "$defs": trimmed} if defs else schema

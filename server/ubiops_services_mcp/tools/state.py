@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mcp.server.mcpserver import Context
@@ -11,7 +11,7 @@ from ..api.client import ServicesApi
 from ..api.errors import ApiError
 from ..audit import AuditLog
 from ..settings import Settings
-from .confirmation import Signer
+from .confirmation import PreviewMemory, Signer
 
 NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
 
@@ -23,6 +23,7 @@ class AppState:
     signer: Signer
     audit: AuditLog
     sandbox: bool
+    previews: PreviewMemory = field(default_factory=PreviewMemory)
 
     def project(self, project_name: str | None) -> str | None:
         """The project a call is about: its own argument, else (None or "") the configured default."""

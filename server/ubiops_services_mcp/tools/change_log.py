@@ -1,0 +1,108 @@
+"""Update and delete results, each written to the audit log as it is made (one line per service), so no outcome
+goes unrecorded and every message says what happened and what to do next."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+
+from ..api.errors import ApiError
+from .plan import Item, Plan
+from .results import Approver, ChangeResult, ErrorInfo, Outcome, api_error_result, as_result
+from .state import AppState, api_fields, caller
+from .views import meanwhile, overlap, snapshot
+
+_NEXT = "To apply, call again with the same arguments plus confirm=true and confirmation_token"
+
+
+class ChangeLog:
+    """Builds the results of one update or delete call and writes their audit lines in the same step."""
+
+    def __init__(self, app: AppState, ctx: Context, plan: Plan) -> None:
+        self._app = app
+        self._plan = plan
+        self._base: dict[str, Any] = {"tool": f"services_{plan.operation}", "project": plan.project, **caller(ctx)}
+
+    def preview(self, draft: ChangeResult) -> CallToolResult:
+        taken = (
+            " The new name is taken: this rename would fail; pick another name." if draft.new_name_free is False else ""
+        )
+        return self._with_token(draft, "preview", f"Preview only: nothing has changed yet.{taken}", is_error=False)
+
+    def refused(self, draft: ChangeResult, reason: str) -> CallToolResult:
+        return self._with_token(draft, "refused", f"{reason} Nothing was applied.", is_error=True)
+
+    def stale(self, draft: ChangeResult, before: dict[str, dict[str, Any]] | None) -> CallToolResult:
+        """Refuse a confirm for services that changed since their preview, naming what changed meanwhile."""
+        if before is None:
+            reason = (
+                "Not applied: the service changed since the preview, which another server process made, so the "
+                "changes cannot be listed here. Nothing was applied. Compare the fresh preview with what the user "
+                "approved."
+            )
+            return self._with_token(draft, "refused", reason, is_error=True)
+        changed = meanwhile(before, self._plan)
+        touches = "touch" if overlap(self._plan, changed) else "do not touch"
+        what = "services" if self._plan.request.bulk else "service"
+        reason = (
+            f"Not applied: the {what} changed since the preview; changed_since_preview lists what someone else "
+            f"changed. Those changes {touches} what this call changes. If the user's approval still fits, confirm "
+            "with the fresh token below; otherwise ask the user."
+        )
+        draft = draft.model_copy(update={"changed_since_preview": changed})
+        return self._with_token(draft, "refused", reason, is_error=True)
+
+    def done(self, draft: ChangeResult, outcome: Outcome, message: str, *, is_error: bool = False) -> CallToolResult:
+        self._record(outcome)
+        return as_result(draft.model_copy(update={"outcome": outcome, "message": message}), is_error=is_error)
+
+    def failed(self, error: ApiError) -> CallToolResult:
+        """A failure before anything was sent (reading the services), or of a single-service change."""
+        self._record("failed", **api_fields(error))
+        return api_error_result(error)
+
+    def item_done(self, item: Item, outcome: Outcome, approver: Approver) -> None:
+        self._record(outcome, [item], approved_by=approver)
+
+    def item_failed(self, item: Item, error: ApiError) -> None:
+        self._record("failed", [item], **api_fields(error))
+
+    @staticmethod
+    def error_info(error: ApiError) -> ErrorInfo:
+        return ErrorInfo.model_validate({k: v for k, v in error.as_dict().items() if v is not None})
+
+    @staticmethod
+    def error_result(error: ApiError) -> CallToolResult:
+        """A single-service change that failed; its audit line was written by item_failed."""
+        return api_error_result(error)
+
+    def _with_token(self, draft: ChangeResult, outcome: Outcome, message: str, *, is_error: bool) -> CallToolResult:
+        token, expires = self._app.signer.issue(self._plan.binding)
+        self._app.previews.remember(token, snapshot(self._plan))
+        until = datetime.fromtimestamp(expires, UTC)
+        expires_at = until.isoformat().replace("+00:00", "Z")
+        message += f" {_NEXT} (valid until {until:%H:%M:%S} UTC; after that, preview again)."
+        self._record(outcome, reason=message if outcome == "refused" else None)
+        result = draft.model_copy(
+            update={"outcome": outcome, "message": message, "confirmation_token": token, "expires_at": expires_at}
+        )
+        return as_result(result, is_error=is_error)
+
+    def _record(self, outcome: Outcome | str, items: list[Item] | None = None, **extra: Any) -> None:
+        """One audit line per service (a failed read: one for the request); never a secret."""
+        plan = self._plan
+        chosen = list(plan.items) if items is None else items
+        details = {key: value for key, value in extra.items() if value is not None}
+        common = {**self._base, "outcome": outcome, **details, "sandbox": self._app.sandbox}
+        if not chosen:
+            request = plan.request
+            edits = request.labels_set or request.labels_remove
+            payload = request.changes_asked if edits or request.bulk else request.body
+            self._app.audit.record(**common, service=plan.service, payload=payload)
+            return
+        for item in chosen:
+            selection = {"selection": plan.service} if plan.request.bulk else {}
+            self._app.audit.record(**common, service=item.name, **selection, payload=item.body)

@@ -1,0 +1,100 @@
+"""What update and delete results show: lean previews, what was applied, and what changed meanwhile.
+
+A result carries what the model needs to tell the user and act next, once: an update's field-level diff, a
+delete's configuration (preview) or the data that re-creates it (applied), never the same object twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.models import CREATE_FIELDS, ServiceDetail
+from .plan import Item, Plan
+from .results import PEOPLE_TEXT, ChangedMeanwhile, ChangeResult, FieldChange, ServiceChange, ServiceStep
+
+# Fields that move on every write or never move: not worth a line in "what changed meanwhile".
+_BOOKKEEPING = frozenset({"time_updated", "time_created", "id"})
+# What a bulk delete preview shows of each service: enough to recognise it.
+_RECOGNISE = ("deployment", "version", "port", "labels", "endpoint")
+
+
+def sandbox_note(sandbox: bool) -> str:
+    return " in the sandbox (a local simulation: UbiOps itself was not changed)" if sandbox else ""
+
+
+def draft(plan: Plan, sandbox: bool) -> ChangeResult:
+    """The preview of this plan, before outcome and message are filled in."""
+    assert plan.project is not None
+    result = ChangeResult(outcome="preview", project_name=plan.project, message="", sandbox=sandbox)
+    if plan.request.bulk:
+        result.services = [_preview_step(plan, item) for item in plan.items]
+        return result
+    result.service_name = plan.service
+    if plan.items and plan.operation == "update":
+        result.changes = field_changes(plan.items[0])
+        if plan.new_name_free is not None:
+            result.new_name_free = plan.new_name_free
+    elif plan.items:
+        result.service = plan.items[0].current
+        if result.service.description:
+            result.note = PEOPLE_TEXT
+    return result
+
+
+def _preview_step(plan: Plan, item: Item) -> ServiceChange:
+    if plan.operation == "update":
+        changes = field_changes(item)
+        return ServiceChange(service_name=item.name, step="preview" if changes else "unchanged", changes=changes)
+    values = item.current.model_dump(mode="json")
+    shown = {key: values[key] for key in _RECOGNISE if values.get(key) not in (None, {}, [])}
+    return ServiceChange(service_name=item.name, step="preview", service=shown)
+
+
+def field_changes(item: Item) -> list[FieldChange]:
+    return [FieldChange(field=f, current=c, new=n) for f, c, n in item.changes()]
+
+
+def applied_step(plan: Plan, item: Item, step: ServiceStep) -> ServiceChange:
+    """One service's line in a bulk result after the apply."""
+    if plan.operation == "update":
+        return ServiceChange(service_name=item.name, step=step, changes=field_changes(item))
+    recreate = recreate_data(item.current) if step == "applied" else None
+    return ServiceChange(service_name=item.name, step=step, recreate_with=recreate)
+
+
+def recreate_data(service: ServiceDetail) -> dict[str, Any]:
+    """The services_create data that re-creates this service (fields create accepts, nulls dropped)."""
+    values = service.model_dump(mode="json", exclude_unset=True)
+    return {k: v for k, v in values.items() if k in CREATE_FIELDS and v is not None}
+
+
+def snapshot(plan: Plan) -> dict[str, dict[str, Any]]:
+    """The services as a preview shows them, by name: what a later stale confirm is compared with."""
+    return {item.name: item.current.model_dump(mode="json") for item in plan.items}
+
+
+def meanwhile(before: dict[str, dict[str, Any]], plan: Plan) -> list[ChangedMeanwhile]:
+    """Field by field, what differs between the services at the preview and now (bulk: per service)."""
+    now = snapshot(plan)
+    bulk = plan.request.bulk
+    found: list[ChangedMeanwhile] = []
+    for name in sorted(before.keys() | now.keys()):
+        old, new = before.get(name), now.get(name)
+        which = {"service_name": name} if bulk else {}
+        if old is None or new is None:
+            at, then = ("not selected", "selected") if old is None else ("selected", "not selected (gone or changed)")
+            found.append(ChangedMeanwhile(**which, field="service", at_preview=at, now=then))
+            continue
+        for key in sorted((old.keys() | new.keys()) - _BOOKKEEPING):
+            if old.get(key) != new.get(key):
+                found.append(ChangedMeanwhile(**which, field=key, at_preview=old.get(key), now=new.get(key)))
+    return found
+
+
+def overlap(plan: Plan, changed: list[ChangedMeanwhile]) -> bool:
+    """Whether what changed meanwhile touches what this call changes (a delete touches everything)."""
+    if plan.operation == "delete":
+        return bool(changed)
+    request = plan.request
+    asked = set(request.body) | ({"labels"} if request.labels_set or request.labels_remove else set[str]())
+    return any(change.field in asked or change.field == "service" for change in changed)
