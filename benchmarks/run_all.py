@@ -49,6 +49,7 @@ BENCHES = (
         reports_json=False,
     ),
     Bench("sessions", "7. Sessions (streamable HTTP)", ("--sessions", "10000")),
+    Bench("replicas", "8. Replicas behind HAProxy", ("--clients", "20", "--calls", "50")),
 )
 
 

@@ -139,7 +139,7 @@ def write(out: Path, summary: dict[str, Any]) -> str:
     if len(data) == len(LABELS):
         sections["comparison"] = comparison(data["before"], data["after"])
     parts = [TITLE]
-    for label in (*LABELS, "comparison"):
+    for label in (*LABELS, "comparison", "notes"):  # notes: written by hand between the markers, kept as they are
         if label in sections:
             parts.append(f"<!-- begin {label} -->\n{sections[label]}<!-- end {label} -->\n")
     text = "\n".join(parts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
@@ -19,9 +20,10 @@ from pydantic import SecretStr, ValidationError
 from . import __version__, prompts, resources
 from .api.client import ServicesApi, build_http_client
 from .audit import AuditLog, counting_lines
+from .metrics import Metrics, call_outcome
 from .settings import MUTATING_TOOLS, Settings
 from .tools import backstop, services
-from .tools.confirmation import Signer
+from .tools.confirmation import PreviewMemory, Signer
 from .tools.results import validation_error_result
 from .tools.state import AppState
 
@@ -43,8 +45,23 @@ SANDBOX_NOTE: Final = (
 class ServicesServer(MCPServer[AppState]):
     """MCPServer whose argument-validation failures become structured errors naming each field and rule."""
 
+    metrics: Metrics
+    state: AppState | None = None  # the lifespan's state while it runs (the HTTP probes read it)
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Every call is counted by tool and outcome, and timed."""
+        started, outcome = time.perf_counter(), "error"
+        try:
+            result = await self._audited_call(name, arguments, context)
+            outcome = call_outcome(result)
+            return result
+        finally:
+            self.metrics.tool_called(name, outcome, time.perf_counter() - started)
+
+    async def _audited_call(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None
     ) -> CallToolResult | InputRequiredResult:
         """A mutating call always ends with one audit line and a structured result, whatever happens inside."""
         if name not in MUTATING_TOOLS or context is None:
@@ -82,20 +99,29 @@ class ServicesServer(MCPServer[AppState]):
 def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> ServicesServer:
     """The configured server; `transport` replaces the network (tests, benchmarks)."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncGenerator[AppState]:
+    async def lifespan(owner: MCPServer[AppState]) -> AsyncGenerator[AppState]:
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(http_client(settings, transport))
             audit = AuditLog(settings.audit_log_path)
             stack.callback(audit.close)
-            yield AppState(
-                api=ServicesApi(http, settings.api_config().retry),
+            previews = PreviewMemory(settings.previews_path, settings.confirmation_ttl_s)
+            stack.callback(previews.close)
+            state = AppState(
+                api=ServicesApi(http, settings.api_config().retry, observer=metrics),
                 settings=settings,
                 signer=Signer(settings.secret, settings.confirmation_ttl_s),
                 audit=audit,
                 sandbox=settings.uses_sandbox,
+                metrics=metrics,
+                previews=previews,
             )
+            if isinstance(owner, ServicesServer):
+                owner.state = state
+                stack.callback(setattr, owner, "state", None)
+            yield state
 
     server = ServicesServer(
         name="ubiops-services-mcp",
@@ -108,6 +134,7 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
         tools=services.build_tools(settings),
         request_state_security=_request_state_security(settings),
     )
+    server.metrics = metrics
     prompts.register(server)
     resources.register(server)
     return server

@@ -15,6 +15,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+STDOUT = "-"  # the path that means standard output
+
 # Every character str.splitlines() breaks on: json.dumps escapes those below U+0020, but with ensure_ascii=False
 # it leaves U+0085, U+2028 and U+2029 raw.
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -42,7 +44,10 @@ def counting_lines() -> Generator[list[int]]:
 
 
 class AuditLog:
-    """One JSON object per line; each line is written with a single O_APPEND write so writers never interleave."""
+    """One JSON object per line; each line is written with a single O_APPEND write so writers never interleave.
+
+    The path `-` means standard output (a log collector reads it); it is never closed here.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -73,6 +78,8 @@ class AuditLog:
     def _open(self) -> int:
         if self._fd is None:
             assert self.path is not None
+            if str(self.path) == STDOUT:
+                return 1  # standard output, whatever sys.stdout has been replaced with
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return self._fd

@@ -7,6 +7,8 @@ import anyio
 from .api import errors
 from .api.client import ServicesApi
 from .app import http_client
+from .oauth.config import check_oauth
+from .oauth.keys import IssuerKeys, KeysUnavailable
 from .settings import Settings
 
 STATUS_CHARS = 200
@@ -14,7 +16,30 @@ STATUS_CHARS = 200
 
 def run_check(settings: Settings) -> int:
     """Print one line per check; exit 0 only when all pass."""
-    return anyio.run(_check, settings)
+    return anyio.run(_check_all, settings)
+
+
+async def _check_all(settings: Settings) -> int:
+    oauth = await _check_oauth(settings)
+    return max(oauth, await _check(settings))
+
+
+async def _check_oauth(settings: Settings) -> int:
+    """With OAuth configured: the settings go together and the issuer publishes signing keys."""
+    if settings.oauth_issuer is None and settings.resource_url is None:
+        return 0
+    problem = check_oauth(settings)
+    if problem is not None or settings.oauth_issuer is None:
+        print(f"FAIL oauth: {problem}")
+        return 1
+    try:
+        count = await IssuerKeys(settings.oauth_issuer).load()
+    except KeysUnavailable as error:
+        print(f"FAIL oauth: {error}")
+        return 1
+    print(f"ok   oauth: {settings.oauth_issuer} publishes {count} signing key(s); tokens must be for "
+          f"{settings.resource_url} with scope {settings.read_scope} or {settings.write_scope}")  # fmt: skip
+    return 0
 
 
 async def _check(settings: Settings) -> int:

@@ -9,7 +9,8 @@ that carried it, so the token set here reaches the API client and no other reque
 
 That user is the SDK's `AuthenticatedUser`, named by the token's fingerprint: the SDK then binds each session
 (and each 2026-protocol request state) to the caller that opened it, and answers any other caller 404, so
-nobody who learns a session id can answer another caller's elicitation.
+nobody who learns a session id can answer another caller's elicitation. Behind OAuth (oauth.gate) the user is the
+person the access token names, and `X-UbiOps-Token` only chooses the UbiOps token their API calls use.
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ class CallerContext:
         if token is None:
             await _refuse(send, 400, "invalid X-UbiOps-Token")
             return
-        scope["user"] = caller_user(token)
-        scope["auth"] = AuthCredentials(["ubiops-token"])
+        if not isinstance(scope.get("user"), AuthenticatedUser):  # an OAuth user (oauth.gate) stays who calls
+            scope["user"] = caller_user(token)
+            scope["auth"] = AuthCredentials(["ubiops-token"])
         with caller_token(token):
             await self._app(scope, receive, send)
 

@@ -7,22 +7,26 @@ from typing import Any
 
 import anyio
 
+from . import logs
 from .app import create_server
 from .http_auth import BearerGuard, CallerContext
 from .http_sessions import OldestIdleFirst
+from .oauth.config import check_oauth
+from .oauth.gate import oauth_gate
+from .probes import Operability
 from .settings import Settings, SettingsError, check_keys, is_loopback
 
 
 def announce(settings: Settings) -> None:
     """One plain line on stderr saying what this process talks to (stdout is the protocol on stdio)."""
     if settings.uses_sandbox:
-        print(
-            "ubiops-services-mcp: SANDBOX mode: no UBIOPS_API_TOKEN set (or --sandbox): serving a local sandbox "
+        logs.notice(
+            settings,
+            "SANDBOX mode: no UBIOPS_API_TOKEN set (or --sandbox): serving a local sandbox "
             f"of the UbiOps API, not UbiOps. Data in {settings.sandbox_db_path}.",
-            file=sys.stderr,
         )
     else:
-        print(f"ubiops-services-mcp: serving UbiOps at {settings.api_host}.", file=sys.stderr)
+        logs.notice(settings, f"serving UbiOps at {settings.api_host}.")
 
 
 def run(settings: Settings) -> int:
@@ -31,19 +35,32 @@ def run(settings: Settings) -> int:
     except SettingsError as error:
         print(f"ubiops-services-mcp: {error}", file=sys.stderr)
         return 2
-    if settings.transport == "http" and not is_loopback(settings.host) and settings.auth_token is None:
+    if (problem := check_oauth(settings)) is not None:
+        print(f"ubiops-services-mcp: {problem}", file=sys.stderr)
+        return 2
+    authenticated = settings.auth_token is not None or settings.oauth_issuer is not None
+    if settings.transport == "http" and not is_loopback(settings.host) and not authenticated:
         print(
             f"ubiops-services-mcp: refusing to listen on {settings.host}: a non-loopback address needs "
-            "UBIOPS_MCP_AUTH_TOKEN (or --auth-token) so that callers must authenticate.",
+            "UBIOPS_MCP_AUTH_TOKEN (or --auth-token) or UBIOPS_MCP_OAUTH_ISSUER with UBIOPS_MCP_RESOURCE_URL "
+            "so that callers must authenticate.",
             file=sys.stderr,
         )
         return 2
+    if settings.audit_to_stdout and settings.transport == "stdio":
+        print(
+            "ubiops-services-mcp: UBIOPS_MCP_AUDIT_LOG=- (stdout) works only with --transport http: "
+            "on stdio, stdout carries the MCP protocol. Name a file instead.",
+            file=sys.stderr,
+        )
+        return 2
+    logs.configure(settings)
     announce(settings)
     if settings.transport == "http" and not is_loopback(settings.host) and not settings.allowed_hosts:
-        print(
-            f"ubiops-services-mcp: only requests with Host {settings.host}:<port> are accepted; set "
+        logs.notice(
+            settings,
+            f"only requests with Host {settings.host}:<port> are accepted; set "
             "UBIOPS_MCP_ALLOWED_HOSTS (and UBIOPS_MCP_ALLOWED_ORIGINS) to the names clients use.",
-            file=sys.stderr,
         )
     server = create_server(settings)
     if settings.transport == "stdio":
@@ -55,14 +72,18 @@ def run(settings: Settings) -> int:
 
 async def _serve_http(settings: Settings, server: Any) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
-    app = http_app(settings, server)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    app = Operability(http_app(settings, server), settings, server)  # /healthz, /readyz, /metrics
+    log_config = None if settings.log_format == "json" else LOGGING_CONFIG
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", log_config=log_config
+    )
     await uvicorn.Server(config).serve()
 
 
 def http_app(settings: Settings, server: Any) -> Any:
-    """The streamable-HTTP ASGI app at /mcp: Host/Origin allow lists always on, bearer auth when configured.
+    """The streamable-HTTP ASGI app at /mcp: Host/Origin allow lists always on, bearer auth or OAuth when configured.
 
     Each request may carry the caller's own UbiOps token in `X-UbiOps-Token` (see http_auth.CallerContext); a
     session answers only the caller that opened it. Sessions are bounded in number and idle time (http_sessions).
@@ -86,4 +107,6 @@ def http_app(settings: Settings, server: Any) -> Any:
     app = CallerContext(OldestIdleFirst(app, server.session_manager))
     if settings.auth_token is not None:
         return BearerGuard(app, settings.auth_token.get_secret_value())
+    if settings.oauth_issuer is not None:
+        return oauth_gate(settings, app)
     return app

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -19,6 +20,7 @@ from .api.client import DEFAULT_HOST, ApiConfig
 from .api.retry import RetryPolicy
 
 APP_DIR: Final = "ubiops-services-mcp"
+STDOUT: Final = "-"  # the audit log's name for standard output
 SANDBOX_PROJECT: Final = "demo"
 READ_ONLY_TOOLS: Final = ("services_get", "services_list", "services_status")
 MUTATING_TOOLS: Final = ("services_create", "services_update", "services_delete")
@@ -82,6 +84,12 @@ class Settings:
     require_human: bool = False
     max_sessions: int = 1000
     session_idle_timeout_s: float = 600.0
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = None
+    oauth_issuer: str | None = None
+    resource_url: str | None = None
+    read_scope: str = "ubiops:read"
+    write_scope: str = "ubiops:write"
 
     @property
     def uses_sandbox(self) -> bool:
@@ -99,6 +107,17 @@ class Settings:
     @property
     def audit_log_path(self) -> Path:
         return self.audit_log or _user_dir("state") / "audit.jsonl"
+
+    @property
+    def previews_path(self) -> Path:
+        """Where recent previews are remembered (tools/confirmation.PreviewMemory): beside the audit log."""
+        base = _user_dir("state") if self.audit_to_stdout else self.audit_log_path.parent
+        return base / "previews.sqlite3"
+
+    @property
+    def audit_to_stdout(self) -> bool:
+        """`UBIOPS_MCP_AUDIT_LOG=-`: audit lines go to stdout, for a log collector (HTTP transport only)."""
+        return self.audit_log == Path(STDOUT)
 
     @property
     def http_allowed_hosts(self) -> tuple[str, ...]:
@@ -213,8 +232,30 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _public_url(name: str, raw: str) -> str:
+    """An https URL (http only on loopback, for tests), without query or fragment: OAuth compares them exactly."""
+    url = urlsplit(raw.strip())
+    local = url.scheme == "http" and is_loopback(url.hostname or "")
+    if not url.hostname or url.query or url.fragment or not (url.scheme == "https" or local):
+        raise SettingsError(f"{name} must be an https URL without query or fragment (http on loopback), not {raw!r}")
+    return raw.strip()
+
+
+def _scope_name(name: str, raw: str) -> str:
+    """One OAuth scope: visible ASCII without spaces or quotes (it goes into WWW-Authenticate)."""
+    if not _HEADER_SAFE.match(raw) or any(c in raw for c in '"\\'):
+        raise SettingsError(f"{name} must be one scope name: visible ASCII without spaces or quotes, not {raw!r}")
+    return raw
+
+
 def _path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
+
+
+def _log_format(name: str, raw: str) -> Literal["text", "json"]:
+    if raw in ("text", "json"):
+        return raw
+    raise SettingsError(f"{name} must be 'text' or 'json', not {raw!r}")
 
 
 def _log_file(name: str, raw: str) -> Path:
@@ -327,7 +368,8 @@ OPTIONS: Final = (
         "audit_log",
         "--audit-log",
         _log_file,
-        "JSON-lines audit log of every mutating attempt (default: user state dir/audit.jsonl).",
+        "JSON-lines audit log of every mutating attempt (default: user state dir/audit.jsonl; "
+        "'-': stdout, HTTP transport only).",
         protective=True,
     ),
     Option(
@@ -395,6 +437,52 @@ OPTIONS: Final = (
         "--session-idle-timeout",
         _positive(float),
         "HTTP transport: seconds an idle session lives before it is closed (default 600).",
+    ),
+    Option(
+        "UBIOPS_MCP_LOG_FORMAT",
+        "log_format",
+        "--log-format",
+        _log_format,
+        "'text' (default) or 'json': one JSON object per line on stderr (time, level, logger, message).",
+    ),
+    Option(
+        "UBIOPS_MCP_METRICS_TOKEN",
+        "metrics_token",
+        "--metrics-token",
+        _bearer,
+        "HTTP transport: bearer token for /metrics, at least 32 characters (default: UBIOPS_MCP_AUTH_TOKEN; "
+        "with neither, /metrics is open on loopback only).",
+        protective=True,
+    ),
+    Option(
+        "UBIOPS_MCP_OAUTH_ISSUER",
+        "oauth_issuer",
+        "--oauth-issuer",
+        _public_url,
+        "HTTP transport: accept OAuth access tokens (JWTs) from this authorization server (its issuer URL); "
+        "needs UBIOPS_MCP_RESOURCE_URL, excludes UBIOPS_MCP_AUTH_TOKEN.",
+    ),
+    Option(
+        "UBIOPS_MCP_RESOURCE_URL",
+        "resource_url",
+        "--resource-url",
+        _public_url,
+        "HTTP transport with OAuth: this server's public MCP URL (e.g. https://mcp.example.com/mcp), "
+        "the audience access tokens must name.",
+    ),
+    Option(
+        "UBIOPS_MCP_READ_SCOPE",
+        "read_scope",
+        "--read-scope",
+        _scope_name,
+        "OAuth scope that allows reading: get, list, status, resources, prompts (default ubiops:read).",
+    ),
+    Option(
+        "UBIOPS_MCP_WRITE_SCOPE",
+        "write_scope",
+        "--write-scope",
+        _scope_name,
+        "OAuth scope that allows create, update and delete too (default ubiops:write).",
     ),
 )
 """The settings a user can set; the switch of --no-elicitation turns elicitation off."""

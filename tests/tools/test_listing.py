@@ -232,7 +232,7 @@ async def test_the_arguments_say_what_they_do(settings: Settings, wire: Recordin
     ]  # fmt: skip
     assert "any one" in properties["labels"]["description"]
     assert "default never match" in properties["version"]["description"]
-    assert f"first {DETAILS_MAX}" in properties["fields"]["description"]
+    assert f"up to {DETAILS_MAX}" in properties["fields"]["description"]
     assert {"description", "rate_limit_user_default", "endpoint"} <= set(properties["fields"]["items"]["enum"])
 
 

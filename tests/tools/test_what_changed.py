@@ -4,6 +4,7 @@ while the human reads the approval question (never applied on the strength of th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -190,3 +191,34 @@ async def test_require_human_refuses_what_no_human_can_approve(settings: Setting
     assert data(result)["outcome"] == "refused"
     assert "needs a human" in data(result)["message"]
     assert [r.method for r in wire.mutations] == ["POST"]
+
+
+async def test_another_process_names_the_change_too(settings: Settings, wire: RecordingTransport) -> None:
+    """A client that starts a new server process per call (or a restarted one) still gets the change listed:
+    the previews live beside the audit log, for as long as their tokens."""
+    args = {"service_name": "web", "data": {"port": 9090}}
+    async with session(settings, wire) as first:
+        await first.call_tool("services_create", {"data": WEB})
+        token = data(await first.call_tool("services_update", args))["confirmation_token"]
+    await someone_else(wire, "PATCH", "web", {"description": "owned by search"})
+    async with session(settings, wire) as second:
+        result = data(await second.call_tool("services_update", {**args, "confirm": True, "confirmation_token": token}))
+    assert result["changed_since_preview"] == [{"field": "description", "at_preview": "", "now": "owned by search"}]
+    assert settings.audit_log is not None
+    assert (settings.audit_log.parent / "previews.sqlite3").exists()
+
+
+async def test_a_preview_from_elsewhere_says_the_changes_cannot_be_listed(
+    settings: Settings, wire: RecordingTransport, tmp_path: Path
+) -> None:
+    args = {"service_name": "web", "data": {"port": 9090}}
+    async with session(settings, wire) as first:
+        await first.call_tool("services_create", {"data": WEB})
+        token = data(await first.call_tool("services_update", args))["confirmation_token"]
+    await someone_else(wire, "PATCH", "web", {"description": "owned by search"})
+    elsewhere = settings.with_overrides(audit_log=tmp_path / "replica-b" / "audit.jsonl")
+    async with session(elsewhere, wire) as second:
+        result = data(await second.call_tool("services_update", {**args, "confirm": True, "confirmation_token": token}))
+    assert result["outcome"] == "refused"
+    assert "cannot be listed" in result["message"]
+    assert "changed_since_preview" not in result

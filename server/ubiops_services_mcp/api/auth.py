@@ -12,6 +12,8 @@ from pydantic import SecretStr
 
 # The UbiOps token of the caller being served, when it is not the configured one (a hosted server's users).
 _CALLER_TOKEN: ContextVar[SecretStr | None] = ContextVar("ubiops_caller_token", default=None)
+# The person the request acts for, when the HTTP layer authenticated one (an OAuth issuer and subject).
+_CALLER_IDENTITY: ContextVar[str | None] = ContextVar("ubiops_caller_identity", default=None)
 
 
 @contextmanager
@@ -29,10 +31,24 @@ def current_caller_token() -> SecretStr | None:
     return _CALLER_TOKEN.get()
 
 
+@contextmanager
+def caller_identity(identity: str | None) -> Generator[None]:
+    """Inside, requests act for this authenticated person, so what is bound to a caller is bound to them."""
+    reset = _CALLER_IDENTITY.set(identity)
+    try:
+        yield
+    finally:
+        _CALLER_IDENTITY.reset(reset)
+
+
 def current_caller_key() -> str:
-    """A one-way name for whom this request acts as: "" for the server's own token, else a hash of the caller's."""
-    token = _CALLER_TOKEN.get()
-    return "" if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
+    """A one-way name for whom this request acts as: "" for the server's own token and nobody signed in, else a
+    hash of the caller's token and, when an identity provider vouched for them, of who they are."""
+    token, identity = _CALLER_TOKEN.get(), _CALLER_IDENTITY.get()
+    if identity is None:
+        return "" if token is None else hashlib.sha256(token.get_secret_value().encode()).hexdigest()
+    material = "identity\0" + identity + "\0" + ("" if token is None else token.get_secret_value())
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 class TokenAuth(httpx.Auth):

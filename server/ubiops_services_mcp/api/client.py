@@ -19,6 +19,7 @@ from . import errors
 from .auth import TokenAuth
 from .errors import ApiError, Target
 from .models import ApiStatus, ServiceCreate, ServiceDetail, ServiceList, ServiceStatus, ServiceUpdate
+from .observer import NoObserver, RequestObserver
 from .responses import MAX_BODY_BYTES, BodyTooLarge, parse, parse_list, read_capped
 from .retry import RetryPolicy, retry_after_s
 
@@ -82,9 +83,12 @@ class Created:
 class ServicesApi:
     """The five documented operations, the status endpoints, and bounded retries."""
 
-    def __init__(self, http: httpx.AsyncClient, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, retry: RetryPolicy | None = None, observer: RequestObserver | None = None
+    ) -> None:
         self._http = http
         self._retry = retry or RetryPolicy()
+        self._observer = observer or NoObserver()
 
     async def create(self, project: str, data: ServiceCreate) -> Created:
         """POST once; if the outcome is unknown, settle it with a GET instead of posting again."""
@@ -229,7 +233,9 @@ class ServicesApi:
         attempt = 0
         while True:
             attempt += 1
+            started = time.perf_counter()
             outcome = await self._attempt(method, path, target, params, content, idempotent, deadline)
+            self._observer.attempted(method, _status_label(outcome), time.perf_counter() - started)
             if isinstance(outcome, httpx.Response):
                 return outcome
             error = outcome
@@ -238,6 +244,7 @@ class ServicesApi:
             retry = _may_retry(error, idempotent) and attempt < policy.max_attempts
             if not retry or time.monotonic() + delay >= deadline:
                 raise error
+            self._observer.retrying(method, error.code)
             await anyio.sleep(delay)
 
     async def _attempt(
@@ -290,6 +297,13 @@ class ServicesApi:
                 request_id=failure.request_id,
             )
         return failure
+
+
+def _status_label(outcome: httpx.Response | ApiError) -> str:
+    """The HTTP status of an attempt, or the failure's code when no answer came (for metrics)."""
+    if isinstance(outcome, httpx.Response):
+        return str(outcome.status_code)
+    return str(outcome.status) if outcome.status is not None else outcome.code
 
 
 def _unknown_after_send(failure: Exception, target: Target) -> errors.OutcomeUnknown | None:

@@ -140,25 +140,25 @@ class _ServiceFields(BaseModel):
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged; replaces the list."
     )
-    health_check: HealthCheck | MISSING = Field(default=MISSING, description="Documented contract only.")
+    health_check: HealthCheck | MISSING = Field(default=MISSING, description="Older API; current docs omit it.")
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,
-        description="Documented contract: per auth token. Current API: use rate_limit_user_default.",
+        description="Older API: requests/minute per auth token. Current API: rate_limit_user_default.",
     )
     rate_limit: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: requests/minute, whole service; null: no limit."
+        default=MISSING, description="Requests/minute, whole service; null: none."
     )
     rate_limit_user_default: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: requests/minute per caller (API token or user); null: no limit."
+        default=MISSING, description="Requests/minute per caller (API token or user); null: none."
     )
     concurrency_limit: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: concurrent requests, whole service; null: no limit."
+        default=MISSING, description="Concurrent requests, whole service; null: none."
     )
     concurrency_limit_user_default: NullablePositiveInt | MISSING = Field(
-        default=MISSING, description="Current API: concurrent requests per caller; null: no limit."
+        default=MISSING, description="Concurrent requests per caller; null: none."
     )
     authentication_header_pass_through: StrictBool | MISSING = Field(
-        default=MISSING, description="Current API: pass callers' auth headers to the instances."
+        default=MISSING, description="Pass callers' auth headers to the instances."
     )
 
     def to_body(self) -> dict[str, Any]:
@@ -167,7 +167,7 @@ class _ServiceFields(BaseModel):
 
 
 class ServiceCreate(_ServiceFields):
-    """A new service."""
+    """A new service. Fields: the current API's unless marked Older API (the documented contract)."""
 
     # Create requires what update leaves optional; the narrower types are intended.
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]

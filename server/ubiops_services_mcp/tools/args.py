@@ -47,7 +47,7 @@ class Where(BaseModel):
 
 WhereArg = Annotated[
     Where | None,
-    Field(description=f"Or select them (at most {BULK_MAX} may match)."),
+    Field(description=f"Or select them (more than {BULK_MAX} matching: refused)."),
 ]
 LabelsSetArg = Annotated[
     Labels | None,
@@ -65,5 +65,5 @@ ConfirmArg = Annotated[
 ]
 TokenArg = Annotated[
     Annotated[StrictStr, length(0, 1000)] | None,
-    Field(description="From this tool's preview of the same change."),
+    Field(description="From the preview."),
 ]

@@ -15,7 +15,7 @@ from .results import Approver, ChangeResult, ErrorInfo, Outcome, api_error_resul
 from .state import AppState, api_fields, caller
 from .views import meanwhile, overlap, snapshot
 
-_NEXT = "To apply, call again with the same arguments plus confirm=true and confirmation_token"
+_NEXT = "To apply: the same arguments plus confirm=true and this confirmation_token"
 
 
 class ChangeLog:
@@ -30,13 +30,17 @@ class ChangeLog:
         taken = (
             " The new name is taken: this rename would fail; pick another name." if draft.new_name_free is False else ""
         )
-        return self._with_token(draft, "preview", f"Preview only: nothing has changed yet.{taken}", is_error=False)
+        count = f" {len(self._plan.items)} services match." if self._plan.request.bulk else ""
+        message = f"Preview only: nothing has changed yet.{count}{taken}"
+        return self._with_token(draft, "preview", message, is_error=False)
 
-    def refused(self, draft: ChangeResult, reason: str) -> CallToolResult:
+    def refused(self, draft: ChangeResult, reason: str, code: str = "invalid") -> CallToolResult:
+        self._app.metrics.refused(code)
         return self._with_token(draft, "refused", f"{reason} Nothing was applied.", is_error=True)
 
     def stale(self, draft: ChangeResult, before: dict[str, dict[str, Any]] | None) -> CallToolResult:
         """Refuse a confirm for services that changed since their preview, naming what changed meanwhile."""
+        self._app.metrics.refused("stale")
         if before is None:
             reason = (
                 "Not applied: the service changed since the preview, which another server process made, so the "
@@ -55,7 +59,12 @@ class ChangeLog:
         draft = draft.model_copy(update={"changed_since_preview": changed})
         return self._with_token(draft, "refused", reason, is_error=True)
 
-    def done(self, draft: ChangeResult, outcome: Outcome, message: str, *, is_error: bool = False) -> CallToolResult:
+    def done(
+        self, draft: ChangeResult, outcome: Outcome, message: str, *, is_error: bool = False, why: str = "other"
+    ) -> CallToolResult:
+        """A result that needs no token; `why` is the metrics reason of a refusal."""
+        if outcome == "refused":
+            self._app.metrics.refused(why)
         self._record(outcome)
         return as_result(draft.model_copy(update={"outcome": outcome, "message": message}), is_error=is_error)
 
@@ -69,6 +78,10 @@ class ChangeLog:
 
     def item_failed(self, item: Item, error: ApiError) -> None:
         self._record("failed", [item], **api_fields(error))
+
+    def answered(self, action: str) -> None:
+        """The human answered the approval question (accept, decline or cancel)."""
+        self._app.metrics.answered(action)
 
     @staticmethod
     def error_info(error: ApiError) -> ErrorInfo:
@@ -84,7 +97,10 @@ class ChangeLog:
         self._app.previews.remember(token, snapshot(self._plan))
         until = datetime.fromtimestamp(expires, UTC)
         expires_at = until.isoformat().replace("+00:00", "Z")
-        message += f" {_NEXT} (valid until {until:%H:%M:%S} UTC; after that, preview again)."
+        message += (
+            f" {_NEXT} (valid until {until:%H:%M:%S} UTC; then preview again). If the user's client supports it, the"
+            " server then asks them there too (a no changes nothing); otherwise the token suffices."
+        )
         self._record(outcome, reason=message if outcome == "refused" else None)
         result = draft.model_copy(
             update={"outcome": outcome, "message": message, "confirmation_token": token, "expires_at": expires_at}
@@ -102,7 +118,9 @@ class ChangeLog:
             edits = request.labels_set or request.labels_remove
             payload = request.changes_asked if edits or request.bulk else request.body
             self._app.audit.record(**common, service=plan.service, payload=payload)
+            self._app.metrics.service_changed(self._base["tool"], str(outcome))
             return
         for item in chosen:
+            self._app.metrics.service_changed(self._base["tool"], str(outcome))
             selection = {"selection": plan.service} if plan.request.bulk else {}
             self._app.audit.record(**common, service=item.name, **selection, payload=item.body)

@@ -11,15 +11,20 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import sqlite3
+import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, cast
 
 from pydantic import SecretStr
 
 from ..api.auth import current_caller_key
 from ..api.models import ServiceDetail
+
+logger = logging.getLogger(__name__)
 
 TOKEN_VERSION: Final = "v1"
 
@@ -64,9 +69,14 @@ class Binding:
 class TokenRefused(Exception):
     """Why a confirmation token does not allow this change; the message is for the model."""
 
-    def __init__(self, message: str, *, stale: bool = False) -> None:
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
         super().__init__(message)
-        self.stale = stale
+        self.reason = reason  # a short fixed code, for metrics
+
+    @property
+    def stale(self) -> bool:
+        """The service changed since the preview: the one refusal that can say what changed."""
+        return self.reason == "stale"
 
 
 class Signer:
@@ -87,31 +97,36 @@ class Signer:
         claims = self._claims(token)
         expires = claims.get("exp")
         if not isinstance(expires, int) or (now if now is not None else time.time()) > expires:
-            raise TokenRefused("the confirmation_token has expired")
+            raise TokenRefused("the confirmation_token has expired", reason="expired")
         if claims.get("op") != binding.operation:
-            raise TokenRefused(f"the confirmation_token was issued for {claims.get('op')!r}, not this operation")
+            message = f"the confirmation_token was issued for {claims.get('op')!r}, not this operation"
+            raise TokenRefused(message, reason="other_operation")
         if claims.get("c", "") != binding.caller[:16]:
-            raise TokenRefused("the confirmation_token was issued to another caller")
+            raise TokenRefused("the confirmation_token was issued to another caller", reason="other_caller")
         if claims.get("p") != binding.project or claims.get("s") != binding.service:
-            raise TokenRefused("the confirmation_token was issued for another project or service")
+            message = "the confirmation_token was issued for another project or service"
+            raise TokenRefused(message, reason="other_service")
         if claims.get("t") != binding.time_updated:  # first: a body resolved against a changed service differs too
-            raise TokenRefused("the service has changed since the preview", stale=True)
+            raise TokenRefused("the service has changed since the preview", reason="stale")
         if claims.get("h") != binding.payload_hash:
-            raise TokenRefused("the confirmation_token was issued for a different change (the data differs)")
+            message = "the confirmation_token was issued for a different change (the data differs)"
+            raise TokenRefused(message, reason="other_payload")
 
     def _claims(self, token: str) -> dict[str, Any]:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != TOKEN_VERSION:
-            raise TokenRefused("the confirmation_token is malformed")
+            raise TokenRefused("the confirmation_token is malformed", reason="malformed")
         _, body, mac = parts
         if not hmac.compare_digest(mac, self._mac(body)):
-            raise TokenRefused("the confirmation_token is not valid (altered, or signed by another server)")
+            raise TokenRefused(
+                "the confirmation_token is not valid (altered, or signed by another server)", reason="bad_signature"
+            )
         try:
             claims = json.loads(_unb64(body))
         except ValueError:
-            raise TokenRefused("the confirmation_token is malformed") from None
+            raise TokenRefused("the confirmation_token is malformed", reason="malformed") from None
         if not isinstance(claims, dict):
-            raise TokenRefused("the confirmation_token is malformed")
+            raise TokenRefused("the confirmation_token is malformed", reason="malformed")
         return cast(dict[str, Any], claims)
 
     def _mac(self, body: str) -> str:
@@ -127,19 +142,52 @@ def field_changes(current: ServiceDetail, body: dict[str, Any]) -> list[tuple[st
 class PreviewMemory:
     """What each recent preview showed, by token, so a stale confirm can name what changed in between.
 
-    Only for explaining: tokens stay stateless. A token from another process (a replica, a restart) is
-    simply not found, and the refusal then says the fields cannot be named.
+    Only for explaining: tokens stay stateless. The previews live in a small SQLite file (beside the audit log) for
+    as long as their tokens do, so every process on this machine that shares it finds them: a client that starts
+    a new server process per call, one restarted meanwhile, replicas on one host. A token from elsewhere is not
+    found, and the refusal says the fields cannot be named. A file that cannot be opened: memory only.
     """
 
-    def __init__(self, capacity: int = 2048) -> None:
-        self._capacity = capacity
-        self._seen: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+    def __init__(self, path: Path | None = None, ttl_s: int = 600) -> None:
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._db = _open_previews(path)
 
-    def remember(self, token: str, services: dict[str, dict[str, Any]]) -> None:
-        self._seen[token] = services
-        self._seen.move_to_end(token)
-        while len(self._seen) > self._capacity:
-            self._seen.popitem(last=False)
+    def remember(self, token: str, services: dict[str, dict[str, Any]], now: float | None = None) -> None:
+        moment = time.time() if now is None else now
+        row = (_key(token), moment + self._ttl_s, json.dumps(services, separators=(",", ":")))
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM previews WHERE expires < ?", (moment,))
+            self._db.execute("INSERT OR REPLACE INTO previews VALUES (?, ?, ?)", row)
 
     def recall(self, token: str | None) -> dict[str, dict[str, Any]] | None:
-        return None if token is None else self._seen.get(token)
+        if token is None:
+            return None
+        with self._lock:
+            found = self._db.execute("SELECT services FROM previews WHERE token = ?", (_key(token),)).fetchone()
+        return None if found is None else cast(dict[str, dict[str, Any]], json.loads(found[0]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _open_previews(path: Path | None) -> sqlite3.Connection:
+    """The previews table in `path`, or in memory when there is no path or it cannot be opened."""
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(path), timeout=5, check_same_thread=False, isolation_level=None)
+            return _with_table(db)
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning("previews kept in memory only: %s cannot be used (%s)", path, exc)
+    return _with_table(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
+
+
+def _with_table(db: sqlite3.Connection) -> sqlite3.Connection:
+    db.execute("CREATE TABLE IF NOT EXISTS previews (token TEXT PRIMARY KEY, expires REAL, services TEXT)")
+    return db

@@ -136,7 +136,7 @@ class Plan:
         if app.settings.confirmation != "preview":
             return None
         if token is None:
-            return TokenRefused("confirm=true needs the confirmation_token of a preview")
+            return TokenRefused("confirm=true needs the confirmation_token of a preview", reason="missing")
         try:
             app.signer.verify(token, self.binding)
         except TokenRefused as why:

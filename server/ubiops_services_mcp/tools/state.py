@@ -7,9 +7,13 @@ from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 
+from ..api.auth import current_caller_token
 from ..api.client import ServicesApi
 from ..api.errors import ApiError
 from ..audit import AuditLog
+from ..http_auth import fingerprint
+from ..identity import user_fields
+from ..metrics import Metrics
 from ..settings import Settings
 from .confirmation import PreviewMemory, Signer
 
@@ -24,6 +28,7 @@ class AppState:
     audit: AuditLog
     sandbox: bool
     previews: PreviewMemory = field(default_factory=PreviewMemory)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def project(self, project_name: str | None) -> str | None:
         """The project a call is about: its own argument, else (None or "") the configured default."""
@@ -37,7 +42,8 @@ def app_state(ctx: Context[Any, Any]) -> AppState:
 
 
 def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
-    """Who is calling, for the audit log: the MCP client, and on HTTP the remote address and auth client."""
+    """Who is calling, for the audit log: the MCP client, and on HTTP the remote address, the auth client and
+    the person (sub, email) an OAuth access token names."""
     who: dict[str, Any] = {}
     params = ctx.session.client_params
     if params is not None:
@@ -49,9 +55,10 @@ def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
     scope: object = getattr(request, "scope", None)
     user: object = cast(dict[str, Any], scope).get("user") if isinstance(scope, dict) else None  # not request.user:
     # that property asserts when no authentication middleware ran.
-    client_id = getattr(user, "username", None) or getattr(getattr(user, "access_token", None), "client_id", None)
-    if client_id:
-        who["http_client_id"] = client_id
+    who |= user_fields(user)
+    token = current_caller_token()
+    if "sub" in who and token is not None:  # a signed-in person using their own UbiOps token: name the token too
+        who["ubiops_token"] = fingerprint(token)
     return who
 
 

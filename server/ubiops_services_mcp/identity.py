@@ -1,0 +1,29 @@
+"""Who an HTTP request's user is: one answer for the audit log, session binding and confirmation tokens."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.server.auth.provider import AccessToken, principal_components
+
+
+def user_fields(user: object) -> dict[str, Any]:
+    """The audit log's fields for a request's user: its client id and, for an OAuth token, the person (sub, email)."""
+    token: object = getattr(user, "access_token", None)
+    fields: dict[str, Any] = {}
+    client_id = getattr(user, "username", None) or getattr(token, "client_id", None)
+    if client_id:
+        fields["http_client_id"] = client_id
+    if isinstance(token, AccessToken) and token.subject:
+        fields["sub"] = token.subject
+        email: object = (token.claims or {}).get("email")
+        if isinstance(email, str):
+            fields["email"] = email
+    return fields
+
+
+def person(token: AccessToken) -> str:
+    """The person a token speaks for (issuer and subject, whichever client they use), to bind confirmations to."""
+    _, issuer, subject = principal_components(token)
+    return json.dumps([issuer, subject], separators=(",", ":"))
