@@ -9,11 +9,7 @@ import anyio
 
 from . import logs
 from .app import create_server
-from .http_auth import BearerGuard, CallerContext
-from .http_sessions import OldestIdleFirst
 from .oauth.config import check_oauth
-from .oauth.gate import oauth_gate
-from .probes import Operability
 from .settings import Settings, SettingsError, check_keys, is_loopback
 
 
@@ -74,6 +70,8 @@ async def _serve_http(settings: Settings, server: Any) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from .probes import Operability
+
     app = Operability(http_app(settings, server), settings, server)  # /healthz, /readyz, /metrics
     log_config = None if settings.log_format == "json" else LOGGING_CONFIG
     config = uvicorn.Config(
@@ -88,7 +86,12 @@ def http_app(settings: Settings, server: Any) -> Any:
     Each request may carry the caller's own UbiOps token in `X-UbiOps-Token` (see http_auth.CallerContext); a
     session answers only the caller that opened it. Sessions are bounded in number and idle time (http_sessions).
     """
+    # HTTP only, so stdio's cold start does not pay for them (PyJWT and cryptography among them).
     from mcp.server.transport_security import TransportSecuritySettings
+
+    from .http_auth import BearerGuard, CallerContext
+    from .http_sessions import OldestIdleFirst
+    from .oauth.gate import oauth_gate
 
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
