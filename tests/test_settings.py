@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from tests.conftest import TOKEN
 from ubiops_services_mcp.cli import build_parser, settings_from
-from ubiops_services_mcp.settings import OPTIONS, Settings, SettingsError, from_env
+from ubiops_services_mcp.options import OPTIONS, from_env
+from ubiops_services_mcp.settings import Settings, SettingsError
 
 SCRIPT = str(Path(sys.executable).parent / "ubiops-services-mcp")
 

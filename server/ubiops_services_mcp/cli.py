@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .settings import OPTIONS, Settings, SettingsError, from_env
+from .options import OPTIONS, from_env
+from .settings import Settings, SettingsError
 
 DESCRIPTION = """\
 MCP server for UbiOps services: create, get, list, update and delete services (HTTPS endpoints in front of

@@ -10,7 +10,8 @@ import anyio
 from . import logs
 from .app import create_server
 from .oauth.config import check_oauth
-from .settings import Settings, SettingsError, check_keys, is_loopback
+from .options import check_keys
+from .settings import Settings, SettingsError, is_loopback
 
 
 def announce(settings: Settings) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import TOKEN, LiveServer, free_port
 from ubiops_services_mcp import __version__
-from ubiops_services_mcp.settings import OPTIONS
+from ubiops_services_mcp.options import OPTIONS
 
 pytestmark = pytest.mark.slow
 

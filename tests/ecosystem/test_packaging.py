@@ -17,8 +17,9 @@ from pydantic import SecretStr
 
 from ubiops_services_mcp import __version__
 from ubiops_services_mcp.app import create_server
+from ubiops_services_mcp.options import OPTIONS
 from ubiops_services_mcp.prompts import PACKAGED_DIR
-from ubiops_services_mcp.settings import OPTIONS, Settings
+from ubiops_services_mcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -17,7 +17,7 @@ from evals.tasks import all_tasks
 from mcp import Client
 
 from ubiops_services_mcp.app import create_server
-from ubiops_services_mcp.settings import from_env
+from ubiops_services_mcp.options import from_env
 
 
 @asynccontextmanager

@@ -9,7 +9,8 @@ import pytest
 
 from tests.oauth.issuer import ISSUER, RESOURCE
 from ubiops_services_mcp import serve
-from ubiops_services_mcp.settings import Settings, SettingsError, from_env
+from ubiops_services_mcp.options import from_env
+from ubiops_services_mcp.settings import Settings, SettingsError
 
 OAUTH = {"UBIOPS_MCP_OAUTH_ISSUER": ISSUER, "UBIOPS_MCP_RESOURCE_URL": RESOURCE}
 

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from ubiops_services_mcp import logs, serve
 from ubiops_services_mcp.audit import AuditLog
-from ubiops_services_mcp.settings import Settings, SettingsError, from_env
+from ubiops_services_mcp.options import from_env
+from ubiops_services_mcp.settings import Settings, SettingsError
 
 SECRET_TOKEN = "api-token-that-must-never-show-0123456789"
 

@@ -26,7 +26,8 @@ from tests.security.test_http import INITIALIZE, MCP_HEADERS, mcp_client
 from ubiops_services_mcp import serve
 from ubiops_services_mcp.cli import build_parser, main, settings_from
 from ubiops_services_mcp.http_auth import BearerGuard
-from ubiops_services_mcp.settings import OPTIONS, Settings, SettingsError, from_env
+from ubiops_services_mcp.options import OPTIONS, from_env
+from ubiops_services_mcp.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.anyio
 

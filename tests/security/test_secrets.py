@@ -31,7 +31,8 @@ from ubiops_services_mcp.api import errors
 from ubiops_services_mcp.api.auth import TokenAuth
 from ubiops_services_mcp.api.client import build_http_client
 from ubiops_services_mcp.app import create_server
-from ubiops_services_mcp.settings import Settings, from_env
+from ubiops_services_mcp.options import from_env
+from ubiops_services_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
 

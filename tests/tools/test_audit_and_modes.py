@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import TOKEN, RecordingTransport, data, scripted, session
 from ubiops_services_mcp.audit import AuditLog
-from ubiops_services_mcp.settings import ALL_TOOLS, READ_ONLY_TOOLS, Settings, SettingsError, from_env
+from ubiops_services_mcp.options import from_env
+from ubiops_services_mcp.settings import ALL_TOOLS, READ_ONLY_TOOLS, Settings, SettingsError
 
 pytestmark = pytest.mark.anyio
 

@@ -43,9 +43,8 @@ class ChangeLog:
         self._app.metrics.refused("stale")
         if before is None:
             reason = (
-                "Not applied: the service changed since the preview, which another server process made, so the "
-                "changes cannot be listed here. Nothing was applied. Compare the fresh preview with what the user "
-                "approved."
+                "Not applied: the service changed since the preview, which a server elsewhere made, so the changes "
+                "cannot be listed here. Compare the fresh preview with what the user approved."
             )
             return self._with_token(draft, "refused", reason, is_error=True)
         changed = meanwhile(before, self._plan)

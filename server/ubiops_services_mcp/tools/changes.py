@@ -83,8 +83,8 @@ async def services_delete(
 
 UPDATE_DOC = (
     "Change services; each `data` field replaces its whole value. "
-    "Two steps: (1) without confirm: nothing changes; you get the diff (current and new values: no read needed "
-    "first) and a confirmation_token; show the diff. "
+    "Two steps: (1) without confirm: nothing changes; you get the diff and a confirmation_token; show the diff. "
+    "No read needed first: the diff shows each field's current value, so you see anything a change would replace. "
     "(2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
 )
 DELETE_DOC = (
