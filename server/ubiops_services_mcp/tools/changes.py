@@ -84,7 +84,7 @@ async def services_delete(
 UPDATE_DOC = (
     "Change services; each `data` field replaces its whole value. "
     "Two steps: (1) without confirm: nothing changes; you get the diff and a confirmation_token; show the diff. "
-    "No read needed first: the diff shows each field's current value, so you see anything a change would replace. "
+    "No read needed first: the diff shows the current value of each field it changes. "
     "(2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
 )
 DELETE_DOC = (

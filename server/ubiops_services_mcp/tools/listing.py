@@ -113,8 +113,8 @@ async def services_list(
     fields: FieldsArg = None,
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
-    """List a project's services: name, deployment, version (absent: the deployment's default), port, labels,
-    authentication_required; `fields` adds more (absent: none set). Read-only.
+    """List a project's services: name, deployment, version (absent: the deployment's default, which no tool here
+    shows), port, labels, authentication_required; `fields` adds more (absent: none set). Read-only.
     """
     app = app_state(ctx)
     project = app.project(project_name)
