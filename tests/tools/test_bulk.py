@@ -173,6 +173,7 @@ async def test_the_selection_is_capped(settings: Settings, wire: RecordingTransp
         ({}, "exactly one of service_name, service_names or where"),
         ({"service_name": "a", "where": {"deployment": "hello-world"}}, "exactly one of"),
         ({"where": {}}, "where is empty"),
+        ({"where": {"labels": {}}}, "where is empty"),
         ({"service_names": ["a", "b"], "data": {"name": "x"}}, "A rename changes one service"),
     ],
 )

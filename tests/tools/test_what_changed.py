@@ -222,3 +222,21 @@ async def test_a_preview_from_elsewhere_says_the_changes_cannot_be_listed(
     assert result["outcome"] == "refused"
     assert "cannot be listed" in result["message"]
     assert "changed_since_preview" not in result
+
+
+async def test_the_previews_file_is_private_and_a_broken_one_costs_only_the_explanation(
+    settings: Settings, wire: RecordingTransport
+) -> None:
+    assert settings.audit_log is not None
+    store = settings.audit_log.parent / "previews.sqlite3"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"not a database")  # a broken file: the server keeps previews in memory and says so
+    args = {"service_name": "web", "data": {"port": 9090}}
+    async with session(settings, wire) as client:
+        await client.call_tool("services_create", {"data": WEB})
+        preview = data(await client.call_tool("services_update", args))
+    assert preview["outcome"] == "preview"
+    store.unlink()
+    async with session(settings, wire) as client:
+        await client.call_tool("services_update", args)
+    assert store.stat().st_mode & 0o777 == 0o600

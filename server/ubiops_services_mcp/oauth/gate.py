@@ -210,7 +210,7 @@ async def _respond(send: Send, status: int, body: dict[str, str], headers: list[
 
 
 def oauth_gate(settings: Settings, app: Any) -> OAuthGate:
-    """The gate for these settings, with its own key cache and audit log."""
+    """The gate for these settings, with its own key cache and audit log (one per process, open as long as it)."""
     config = oauth_config(settings)
     assert config is not None
     keys = IssuerKeys(config.issuer)

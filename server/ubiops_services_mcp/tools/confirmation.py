@@ -154,17 +154,26 @@ class PreviewMemory:
         self._db = _open_previews(path)
 
     def remember(self, token: str, services: dict[str, dict[str, Any]], now: float | None = None) -> None:
+        """Keep what this preview showed; a busy or broken file costs only the later explanation, never the call."""
         moment = time.time() if now is None else now
         row = (_key(token), moment + self._ttl_s, json.dumps(services, separators=(",", ":")))
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM previews WHERE expires < ?", (moment,))
-            self._db.execute("INSERT OR REPLACE INTO previews VALUES (?, ?, ?)", row)
+        try:
+            with self._lock, self._db:
+                self._db.execute("DELETE FROM previews WHERE expires < ?", (moment,))
+                self._db.execute("INSERT OR REPLACE INTO previews VALUES (?, ?, ?)", row)
+        except sqlite3.Error as exc:
+            logger.warning("a preview was not remembered: %s", exc)
 
     def recall(self, token: str | None) -> dict[str, dict[str, Any]] | None:
+        """What the preview of this token showed, if this machine remembers it."""
         if token is None:
             return None
-        with self._lock:
-            found = self._db.execute("SELECT services FROM previews WHERE token = ?", (_key(token),)).fetchone()
+        try:
+            with self._lock:
+                found = self._db.execute("SELECT services FROM previews WHERE token = ?", (_key(token),)).fetchone()
+        except sqlite3.Error as exc:
+            logger.warning("previews cannot be read: %s", exc)
+            return None
         return None if found is None else cast(dict[str, dict[str, Any]], json.loads(found[0]))
 
     def close(self) -> None:
@@ -181,7 +190,8 @@ def _open_previews(path: Path | None) -> sqlite3.Connection:
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(path), timeout=5, check_same_thread=False, isolation_level=None)
+            path.touch(mode=0o600, exist_ok=True)  # service configurations: this user only, like the audit log
+            db = sqlite3.connect(str(path), timeout=1, check_same_thread=False, isolation_level=None)
             return _with_table(db)
         except (OSError, sqlite3.Error) as exc:
             logger.warning("previews kept in memory only: %s cannot be used (%s)", path, exc)

@@ -62,7 +62,7 @@ class Request:
         chosen = [bool(self.service_name), self.service_names is not None, self.where is not None]
         if sum(chosen) != 1:
             return "Give exactly one of service_name, service_names or where.", "service_name"
-        if self.where is not None and not self.where.model_dump(exclude_none=True):
+        if self.where is not None and not (self.where.labels or self.where.deployment or self.where.version):
             return "where is empty: give labels, deployment or version.", "where"
         if operation != "update":
             return None
