@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from ..api.models import LabelKey, Labels, Name, ServiceCreate, ServiceUpdate, length
+from ..api.models import LabelKey, Labels, Name, ServiceCreate, ServiceList, ServiceUpdate, length
 
 BULK_MAX = 50
 """Most services one update or delete may change under one confirmation."""
@@ -24,10 +25,22 @@ ServiceNamesArg = Annotated[
 ]
 
 
+def label_query(labels: Mapping[str, str]) -> str | None:
+    """Label pairs as the API's 'k:v,k2:v2' filter (None for none), refusing pairs the format cannot carry."""
+    if any(not key or ":" in key or "," in key or "," in value for key, value in labels.items()):
+        raise ValueError("label keys must be non-empty without ':' or ','; values must not contain ','")
+    return ",".join(f"{key}:{value}" for key, value in labels.items()) or None
+
+
+def named(service: ServiceList, deployment: str | None, version: str | None) -> bool:
+    """The name filters the API lacks (empty: no filter); a service without a version matches no version name."""
+    return (not deployment or service.deployment == deployment) and (not version or service.version == version)
+
+
 def _filterable(labels: dict[str, str] | None) -> dict[str, str] | None:
     """Label pairs that fit the API's 'k:v,k2:v2' filter."""
-    if labels is not None and any(":" in k or "," in k or "," in v for k, v in labels.items()):
-        raise ValueError("label keys must not contain ':' or ','; values must not contain ','")
+    if labels is not None:
+        label_query(labels)
     return labels
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp.types import CallToolResult
+from mcp_types.version import is_version_at_least
 
 from ..api.errors import ApiError
 from ..api.models import ServiceUpdate
@@ -34,7 +35,7 @@ from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_upda
 from .plan import Item, Plan, plan_delete, plan_update, read_plan
 from .results import Approver, ChangeResult, ServiceChange, as_result, usage_error_result
 from .state import NO_PROJECT, AppState, app_state
-from .views import applied_step, draft, field_changes, recreate_data, sandbox_note, snapshot
+from .views import applied_step, draft, sandbox_note, snapshot
 
 _APPROVAL = (
     " The user's own explicit approval in the chat of exactly this change, given before the preview, counts once "
@@ -185,7 +186,7 @@ def _approver(app: AppState, ctx: Context) -> Approver:
 def _answered_in_earlier_round(ctx: Context) -> bool:
     """On the 2026-07-28 protocol the human answers between two calls, and this call's plan was read after it."""
     version = ctx.protocol_version
-    return version is not None and version >= "2026-07-28"
+    return version is not None and is_version_at_least(version, "2026-07-28")
 
 
 async def _apply(
@@ -210,7 +211,7 @@ async def _apply(
         log.item_done(item, "applied", approver)
         steps.append(applied_step(plan, item, "applied"))
     if not plan.request.bulk:
-        return _single_result(app, plan, preview, failure, approver, log)
+        return _single_result(app, plan, preview, steps[0], failure, approver, log)
     return _bulk_result(app, plan, preview, steps, failure, approver)
 
 
@@ -223,23 +224,30 @@ async def _send(app: AppState, plan: Plan, item: Item) -> None:
 
 
 def _single_result(
-    app: AppState, plan: Plan, preview: ChangeResult, failure: ApiError | None, approver: Approver, log: ChangeLog
+    app: AppState,
+    plan: Plan,
+    preview: ChangeResult,
+    step: ServiceChange,
+    failure: ApiError | None,
+    approver: Approver,
+    log: ChangeLog,
 ) -> CallToolResult:
+    """One service's result, from its step: the diff applied, or the data that re-creates what was deleted."""
     if failure is not None:
         return log.error_result(failure)
     where = sandbox_note(app.sandbox)
     update: dict[str, Any] = {"outcome": "applied", "approved_by": approver}
     if plan.operation == "update":
         update["message"] = f"Applied{where}: the service was updated{APPROVED_BY[approver]}."
-        update["changes"] = field_changes(plan.items[0])
+        update["changes"] = step.changes
     else:
         update["message"] = (
             f"Deleted{where}{APPROVED_BY[approver]}. services_create with recreate_with restores its configuration."
         )
-        update["recreate_with"] = recreate_data(plan.items[0].current)
+        update["recreate_with"] = step.recreate_with
         update["service"] = None
     applied = preview.model_copy(update=update)
-    applied.__pydantic_fields_set__.discard("service")
+    applied.model_fields_set.discard("service")  # the deleted service's data is in recreate_with
     return as_result(applied)
 
 

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field, StrictInt, StrictStr
 from ..api.client import ServicesApi
 from ..api.errors import ApiError
 from ..api.models import NAME_MAX, ServiceList, length
-from .args import NO_PROJECT_GIVEN, ProjectArg
+from .args import NO_PROJECT_GIVEN, ProjectArg, label_query, named
 from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result, usage_error_result
 from .state import NO_PROJECT, app_state
 
@@ -52,10 +52,7 @@ def _label_pairs(value: str | dict[str, str] | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, dict):
-        for key, val in value.items():
-            if not key or any(c in key for c in ":,") or "," in val:
-                raise ValueError("label keys must be non-empty without ':' or ','; values must not contain ','")
-        return ",".join(f"{k}:{v}" for k, v in value.items()) or None
+        return label_query(value)
     pairs = [p.strip() for p in value.split(",") if p.strip()]
     for pair in pairs:
         key, sep, _ = pair.partition(":")
@@ -123,7 +120,7 @@ async def services_list(
     details = not DETAIL_FIELDS.isdisjoint(fields or ())
     try:
         found = await app.api.list(project, _query(labels), _query(deployment_version_ids))
-        matched = [item for item in found if _selected(item, deployment, version)]
+        matched = [item for item in found if named(item, deployment, version)]
         rows, vanished = await _rows(app.api, project, matched[:limit], details)
     except ApiError as error:
         return api_error_result(error)
@@ -156,11 +153,6 @@ def _query(value: str | dict[str, str] | list[str] | None) -> str | None:
     """A validated filter argument as the API's query value; its validator already made it a string."""
     assert value is None or isinstance(value, str)
     return value
-
-
-def _selected(item: ServiceList, deployment: str, version: str) -> bool:
-    """The name filters the API lacks; a service without a version matches no version name."""
-    return (not deployment or item.deployment == deployment) and (not version or item.version == version)
 
 
 async def _rows(

@@ -17,7 +17,7 @@ from mcp.server.mcpserver import Context
 from ..api.client import ServicesApi
 from ..api.errors import ApiError, NotFound, Target
 from ..api.models import ServiceDetail, ServiceUpdate
-from .args import BULK_MAX, Where
+from .args import BULK_MAX, Where, label_query, named
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .state import AppState, app_state
 
@@ -217,14 +217,8 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> list[st
         return list(request.service_names)
     where = request.where
     assert where is not None
-    labels = ",".join(f"{k}:{v}" for k, v in (where.labels or {}).items()) or None
-    listed = await api.list(project, labels)
-    matching = [
-        s.name for s in listed
-        if (where.deployment is None or s.deployment == where.deployment)
-        and (where.version is None or s.version == where.version)
-    ]  # fmt: skip
-    return sorted(matching)
+    listed = await api.list(project, label_query(where.labels or {}))
+    return sorted(service.name for service in listed if named(service, where.deployment, where.version))
 
 
 async def _name_free(api: ServicesApi, project: str, name: str) -> bool:
