@@ -23,7 +23,7 @@ from .audit import AuditLog, counting_lines
 from .metrics import Metrics, call_outcome
 from .settings import MUTATING_TOOLS, Settings
 from .tools import backstop, services
-from .tools.confirmation import PreviewMemory, Signer
+from .tools.confirmation import PreviewMemory, Signer, previews_key
 from .tools.results import validation_error_result
 from .tools.state import AppState
 
@@ -67,6 +67,9 @@ class ServicesServer(MCPServer[AppState]):
         if name not in MUTATING_TOOLS or context is None:
             return await self._call_tool(name, arguments, context)
         with counting_lines() as written:
+            refusal = backstop.audit_refusal(context, name, arguments)  # fail closed: no change goes unrecorded
+            if refusal is not None:
+                return refusal
             try:
                 result = await self._call_tool(name, arguments, context)
             except ToolError as error:
@@ -107,7 +110,7 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
             http = await stack.enter_async_context(http_client(settings, transport))
             audit = AuditLog(settings.audit_log_path)
             stack.callback(audit.close)
-            previews = PreviewMemory(settings.previews_path, settings.confirmation_ttl_s)
+            previews = PreviewMemory(settings.previews_path, settings.confirmation_ttl_s, previews_key(settings.secret))
             stack.callback(previews.close)
             state = AppState(
                 api=ServicesApi(http, settings.api_config().retry, observer=metrics),

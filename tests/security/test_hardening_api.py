@@ -204,7 +204,8 @@ def test_audit_record_is_one_line_for_every_reader(tmp_path: Path) -> None:
     for line, fields in zip(lines, records, strict=True):
         parsed = json.loads(line)
         assert {k: parsed[k] for k in fields} == fields
-    assert "é ü 漢" in lines[1], "non-ASCII text stays readable"
+    assert all(line.isascii() for line in lines), "no raw invisible character can land in the file (issue 18)"
+    assert "\\u00e9 \\u00fc \\u6f22" in lines[1], "non-ASCII text is escaped, and any JSON reader restores it"
 
 
 async def test_audit_line_of_a_tool_call_with_line_breaks_in_the_description(

@@ -16,18 +16,51 @@ from .state import app_state, caller
 logger = logging.getLogger(__name__)
 
 
-def record(ctx: Context[Any, Any], tool: str, arguments: dict[str, Any], outcome: str, code: str) -> None:
-    """The call's one audit line, from its arguments: the tool body never got to write it."""
+def record(ctx: Context[Any, Any], tool: str, arguments: dict[str, Any], outcome: str, code: str) -> bool:
+    """The call's one audit line, from its arguments: the tool body never got to write it. The arguments are the
+    caller's, unchecked: the audit log records a value of the wrong type as malformed, never as fields."""
     app = app_state(ctx)
-    given = arguments.get("project_name")
-    project = app.project(given if isinstance(given, str) else None)
+    given: object = arguments.get("project_name")
+    project = app.project(None) if given is None or given == "" else given
     data: object = arguments.get("data")
     named = cast(dict[str, Any], data).get("name") if tool == "services_create" and isinstance(data, dict) else None
     service: object = arguments.get("service_name") or named or arguments.get("service_names") or arguments.get("where")
-    app.audit.record(
+    return app.audit.record(
         tool=tool, project=project, service=service, **caller(ctx), outcome=outcome, error_code=code,
         sandbox=app.sandbox,
     )  # fmt: skip
+
+
+def may_change(tool: str, arguments: dict[str, Any]) -> bool:
+    """A create, or an update or delete that asks to apply (any confirm but false: validation judges it later)."""
+    return tool == "services_create" or arguments.get("confirm", False) not in (False, None)
+
+
+def audit_refusal(ctx: Context[Any, Any], tool: str, arguments: dict[str, Any]) -> CallToolResult | None:
+    """While the audit log cannot be written, a call that could change something is refused before any request.
+
+    The refusal's own line is the next attempt to write: if it works, the log works again and the next call goes on.
+    Previews still go on: they send only reads, and their lines are attempts too.
+    """
+    app = app_state(ctx)
+    if not app.audit.failing or not may_change(tool, arguments):
+        return None
+    app.metrics.refused("audit_unavailable")
+    recovered = record(ctx, tool, arguments, "refused", "audit_unavailable")
+    return audit_unavailable(recovered)
+
+
+def audit_unavailable(recovered: bool) -> CallToolResult:
+    """The refusal of a change that could not be recorded: nothing was sent."""
+    again = " It can be written again now: the same call may be repeated." if recovered else ""
+    info = ErrorInfo(
+        code="audit_unavailable",
+        message=f"Not applied: the audit log cannot be written, and this server makes no change it cannot record. "
+        f"Nothing was sent to UbiOps.{again}",
+        retryable=recovered,
+        hint=None if recovered else "Tell the server's operator: its audit log cannot be written (see its stderr).",
+    )
+    return as_result(ToolFailure(error=info), is_error=True)
 
 
 def failure(

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from ..api.errors import ApiError
+from . import backstop
 from .plan import Item, Plan
 from .results import Approver, ChangeResult, ErrorInfo, Outcome, api_error_result, as_result
 from .state import AppState, api_fields, caller
@@ -66,6 +67,12 @@ class ChangeLog:
             self._app.metrics.refused(why)
         self._record(outcome)
         return as_result(draft.model_copy(update={"outcome": outcome, "message": message}), is_error=is_error)
+
+    def audit_unavailable(self) -> CallToolResult:
+        """Refuse to apply what could not be recorded: the audit log failed since this call began."""
+        self._app.metrics.refused("audit_unavailable")
+        self._record("refused", error_code="audit_unavailable")
+        return backstop.audit_unavailable(not self._app.audit.failing)
 
     def failed(self, error: ApiError) -> CallToolResult:
         """A failure before anything was sent (reading the services), or of a single-service change."""

@@ -123,6 +123,8 @@ async def _change(
             return log.failed(fresh.error)
         if fresh.binding != plan.binding:  # changed while the human read the question: ask afresh
             return ChangeLog(app, ctx, fresh).stale(draft(fresh, app.sandbox), before=snapshot(plan))
+    if app.audit.failing:  # it failed while this call waited (for the human, or for the reads)
+        return log.audit_unavailable()
     return await _apply(app, plan, preview, log, approver)
 
 

@@ -8,11 +8,15 @@ replica that shares the secret accepts it.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import json
 import logging
+import os
+import secrets
 import sqlite3
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from pydantic import SecretStr
 
 from ..api.auth import current_caller_key
 from ..api.models import ServiceDetail
+from ..audit import make_private
 
 logger = logging.getLogger(__name__)
 
@@ -144,60 +149,130 @@ class PreviewMemory:
 
     Only for explaining: tokens stay stateless. The previews live in a small SQLite file (beside the audit log) for
     as long as their tokens do, so every process on this machine that shares it finds them: a client that starts
-    a new server process per call, one restarted meanwhile, replicas on one host. A token from elsewhere is not
-    found, and the refusal says the fields cannot be named. A file that cannot be opened: memory only.
+    a new server process per call, one restarted meanwhile, replicas on one host. Each row is authenticated with a
+    key from the server's secret: a row from elsewhere, edited, unsigned or unreadable counts as not found, and the
+    refusal says the fields cannot be named. A file that cannot be opened (or is a symbolic link): memory only.
     """
 
-    def __init__(self, path: Path | None = None, ttl_s: int = 600) -> None:
+    def __init__(self, path: Path | None = None, ttl_s: int = 600, key: bytes | None = None) -> None:
         self._ttl_s = ttl_s
+        self._key = key if key is not None else secrets.token_bytes(32)  # no key given: this process only
         self._lock = threading.Lock()
         self._db = _open_previews(path)
 
     def remember(self, token: str, services: dict[str, dict[str, Any]], now: float | None = None) -> None:
         """Keep what this preview showed; a busy or broken file costs only the later explanation, never the call."""
         moment = time.time() if now is None else now
-        row = (_key(token), moment + self._ttl_s, json.dumps(services, separators=(",", ":")))
+        key, expires = _key(token), float(moment + self._ttl_s)
+        shown = json.dumps(services, separators=(",", ":"))
+        row = (key, expires, shown, self._mac(key, expires, shown))
         try:
             with self._lock, self._db:
-                self._db.execute("DELETE FROM previews WHERE expires < ?", (moment,))
-                self._db.execute("INSERT OR REPLACE INTO previews VALUES (?, ?, ?)", row)
+                self._db.execute(f"DELETE FROM {_TABLE} WHERE expires < ?", (moment,))
+                self._db.execute(f"INSERT OR REPLACE INTO {_TABLE} VALUES (?, ?, ?, ?)", row)
         except sqlite3.Error as exc:
             logger.warning("a preview was not remembered: %s", exc)
 
     def recall(self, token: str | None) -> dict[str, dict[str, Any]] | None:
-        """What the preview of this token showed, if this machine remembers it."""
+        """What the preview of this token showed, if this machine remembers it and the row is authentic."""
         if token is None:
             return None
+        key = _key(token)
         try:
             with self._lock:
-                found = self._db.execute("SELECT services FROM previews WHERE token = ?", (_key(token),)).fetchone()
+                query = f"SELECT expires, services, mac FROM {_TABLE} WHERE token = ?"
+                found: tuple[object, ...] | None = self._db.execute(query, (key,)).fetchone()
         except sqlite3.Error as exc:
             logger.warning("previews cannot be read: %s", exc)
             return None
-        return None if found is None else cast(dict[str, dict[str, Any]], json.loads(found[0]))
+        return None if found is None else self._authentic(key, found)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _authentic(self, key: str, row: tuple[object, ...]) -> dict[str, dict[str, Any]] | None:
+        """The row's services if this server's key signed exactly them; anything else is ignored, with a warning."""
+        expires, shown, mac = row
+        if not (isinstance(expires, float) and isinstance(shown, str) and isinstance(mac, str)):
+            logger.warning("a remembered preview is malformed: ignored")
+            return None
+        if not hmac.compare_digest(mac, self._mac(key, expires, shown)):
+            logger.warning("a remembered preview is not signed by this server's secret (edited?): ignored")
+            return None
+        try:
+            services: object = json.loads(shown)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(services, dict) or not all(isinstance(v, dict) for v in services.values()):  # pyright: ignore[reportUnknownVariableType]
+            return None
+        return cast(dict[str, dict[str, Any]], services)
+
+    def _mac(self, key: str, expires: float, shown: str) -> str:
+        signed = f"{key}\0{expires!r}\0{shown}".encode()
+        return _b64(hmac.new(self._key, signed, hashlib.sha256).digest())
+
+
+def previews_key(secret: SecretStr) -> bytes:
+    """The key that signs remembered previews: every process sharing the secret (and the file) can read them."""
+    return hashlib.sha256(b"ubiops-services-mcp/previews\0" + secret.get_secret_value().encode()).digest()
 
 
 def _key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
+_TABLE: Final = "signed_previews"  # not `previews`: that table, of unsigned rows, is left to older versions
+_COLUMNS: Final = "token TEXT PRIMARY KEY, expires REAL, services TEXT, mac TEXT"
+_COMPANIONS: Final = ("-journal", "-wal", "-shm")  # files SQLite opens beside the database, following links
+
+
 def _open_previews(path: Path | None) -> sqlite3.Connection:
     """The previews table in `path`, or in memory when there is no path or it cannot be opened."""
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600, exist_ok=True)  # service configurations: this user only, like the audit log
-            db = sqlite3.connect(str(path), timeout=1, check_same_thread=False, isolation_level=None)
-            return _with_table(db)
+            return _open_file(path)
         except (OSError, sqlite3.Error) as exc:
             logger.warning("previews kept in memory only: %s cannot be used (%s)", path, exc)
     return _with_table(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
 
 
+def _open_file(path: Path) -> sqlite3.Connection:
+    """The file, never through a symbolic link and private to this user (0600), as a connection with the table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for companion in (path.with_name(path.name + suffix) for suffix in _COMPANIONS):
+        if companion.is_symlink():
+            raise OSError(errno.ELOOP, "a symbolic link, never followed", str(companion))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symbolic link, never followed", str(path)) from None
+        raise
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        make_private(fd, path)
+        db = sqlite3.connect(str(path), timeout=1, check_same_thread=False, isolation_level=None)
+        try:
+            now = os.lstat(path)  # SQLite opened the path again: it must still be the file checked above
+        except OSError:
+            db.close()
+            raise
+        if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
+            db.close()
+            raise OSError(errno.ELOOP, "replaced while it was opened", str(path))
+        return _with_table(db)
+    finally:
+        os.close(fd)
+
+
 def _with_table(db: sqlite3.Connection) -> sqlite3.Connection:
-    db.execute("CREATE TABLE IF NOT EXISTS previews (token TEXT PRIMARY KEY, expires REAL, services TEXT)")
+    """The connection with its table; closed if the table cannot be made, so no connection is left open."""
+    try:
+        db.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} ({_COLUMNS})")
+    except BaseException:
+        db.close()
+        raise
     return db
