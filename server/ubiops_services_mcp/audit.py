@@ -32,6 +32,8 @@ LONG_TEXT_MAX: Final = {"reason": 2_000}
 PAYLOAD_MAX: Final = 16_384  # characters of a payload's compact JSON; a larger one is recorded by size and digest
 MALFORMED_MAX: Final = 200  # characters of the JSON text kept of a value that has the wrong type
 _INT_MAX: Final = 2**63
+_TYPE_NAMES: Final = {"dict": "object", "list": "array", "tuple": "array", "str": "string", "bool": "boolean",
+                      "int": "integer", "float": "number"}  # fmt: skip
 
 # With ensure_ascii=True json.dumps escapes every non-ASCII character (U+202E, U+2028, U+0085, ...) and every
 # control character below U+0020; DEL is the one invisible ASCII character it leaves raw.
@@ -198,8 +200,7 @@ def _json_text(value: object) -> str | None:
 
 
 def _type_name(value: object) -> str:
-    names = {dict: "object", list: "array", tuple: "array", str: "string", bool: "boolean", int: "integer"}
-    return names.get(type(value), "number" if isinstance(value, float) else type(value).__name__)
+    return _TYPE_NAMES.get(type(value).__name__, type(value).__name__)
 
 
 def _cut(text: str | None, limit: int) -> str | None:

@@ -24,8 +24,9 @@ from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 
 from tests.conftest import RecordingTransport, data, session
 from tests.tools.test_what_changed import someone_else
+from ubiops_services_mcp import audit
 from ubiops_services_mcp.app import ServicesServer, create_server
-from ubiops_services_mcp.audit import PAYLOAD_MAX, TEXT_MAX, AuditLog
+from ubiops_services_mcp.audit import AuditLog
 from ubiops_services_mcp.settings import Settings
 from ubiops_services_mcp.tools import confirmation
 
@@ -88,7 +89,7 @@ async def test_huge_arguments_give_a_bounded_line(settings: Settings, wire: Reco
     [raw] = audit_text(settings).splitlines()
     assert len(raw) < 2_000
     line = json.loads(raw)
-    assert line["service"].startswith("x" * TEXT_MAX + "…[")
+    assert line["service"].startswith("x" * audit.TEXT_MAX + "…[")
     assert line["malformed"]["project"]["type"] == "array"
 
 
@@ -98,7 +99,7 @@ def test_every_field_is_bounded_and_typed(tmp_path: Path) -> None:
     for _ in range(100_000):
         deep = [deep]
     log.record(tool="services_update", service="s\ud800", project=10**5000, outcome=float("nan"), payload=deep)
-    log.record(tool="services_update", service="s", payload={"description": "d" * (PAYLOAD_MAX + 1)})
+    log.record(tool="services_update", service="s", payload={"description": "d" * (audit.PAYLOAD_MAX + 1)})
     log.record(tool="t", client={"name": FORGED, "version": "v" * 10_000}, reason="r" * 5_000)
     log.close()
     raw = (tmp_path / "audit.jsonl").read_text(encoding="ascii").splitlines()
@@ -107,13 +108,13 @@ def test_every_field_is_bounded_and_typed(tmp_path: Path) -> None:
     assert (first["project"], first["outcome"], first["payload"]) == (None, None, None)
     assert set(first["malformed"]) == {"project", "outcome", "payload"}
     assert second["payload"] is None
-    assert second["payload_omitted"]["characters"] > PAYLOAD_MAX
+    assert second["payload_omitted"]["characters"] > audit.PAYLOAD_MAX
     assert len(second["payload_omitted"]["sha256"]) == 64
     assert third["client"]["name"] is None
     assert third["malformed"]["client.name"]["type"] == "object"
-    assert len(third["client"]["version"]) < TEXT_MAX + 40
+    assert len(third["client"]["version"]) < audit.TEXT_MAX + 40
     assert 2_000 <= len(third["reason"]) < 2_040
-    assert all(len(line) < PAYLOAD_MAX for line in raw)
+    assert all(len(line) < audit.PAYLOAD_MAX for line in raw)
 
 
 def test_no_invisible_character_lands_in_the_file(tmp_path: Path) -> None:
