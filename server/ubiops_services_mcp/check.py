@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import anyio
 
 from .api import errors
@@ -12,6 +14,13 @@ from .oauth.keys import IssuerKeys, KeysUnavailable
 from .settings import Settings
 
 STATUS_CHARS = 200
+CHECK_BUDGET_S = 10.0
+"""Longest `check` waits for one answer, retries included: a person is watching, and a hang shows in seconds."""
+
+
+def say(line: str) -> None:
+    """One line, shown at once even when stdout is a pipe: a person waiting must see what is being waited for."""
+    print(line, flush=True)
 
 
 def run_check(settings: Settings) -> int:
@@ -30,49 +39,68 @@ async def _check_oauth(settings: Settings) -> int:
         return 0
     problem = check_oauth(settings)
     if problem is not None or settings.oauth_issuer is None:
-        print(f"FAIL oauth: {problem}")
+        say(f"FAIL oauth: {problem}")
         return 1
     try:
         count = await IssuerKeys(settings.oauth_issuer).load()
     except KeysUnavailable as error:
-        print(f"FAIL oauth: {error}")
+        say(f"FAIL oauth: {error}")
         return 1
-    print(f"ok   oauth: {settings.oauth_issuer} publishes {count} signing key(s); tokens must be for "
+    say(f"ok   oauth: {settings.oauth_issuer} publishes {count} signing key(s); tokens must be for "
           f"{settings.resource_url} with scope {settings.read_scope} or {settings.write_scope}")  # fmt: skip
     return 0
 
 
 async def _check(settings: Settings) -> int:
     where = "the embedded sandbox" if settings.uses_sandbox else settings.api_host
-    print(f"API: {where}")
+    budget = min(settings.retry_budget_s, CHECK_BUDGET_S)
+    say(f"API: {where}")
     async with http_client(settings, None) as http:
-        api = ServicesApi(http, settings.api_config().retry)
+        api = ServicesApi(http, replace(settings.api_config().retry, total_s=budget))
+        say(f"     waiting up to {budget:g} s for GET /status ...")
         try:
             status = await api.api_status()
-        except errors.ApiError as error:
-            print(f"FAIL host: {where} is unreachable or unhealthy (GET /status: {error}) - {error.hint}")
+        except errors.TimedOut:
+            say(_hang(where, budget, "GET /status"))
             return 1
-        print(f"ok   host answers: status {_shown(status.status, settings)!r}")
+        except errors.ApiError as error:
+            say(f"FAIL host: {where} is unreachable or unhealthy (GET /status: {error}) - {error.hint}")
+            return 1
+        say(f"ok   host answers: status {_shown(status.status, settings)!r}")
         project = settings.default_project
         if project is None:
-            print("FAIL project: no default project; set UBIOPS_PROJECT (or pass project_name in every call)")
+            say("FAIL project: no default project; set UBIOPS_PROJECT (or pass project_name in every call)")
             return 1
+        say(f"     waiting up to {budget:g} s for the services of {project!r} ...")
         try:
             found = await api.list(project)
         except errors.Unauthorized:
-            print("FAIL token: the API refused UBIOPS_API_TOKEN; create a new token in the UbiOps web app")
+            say("FAIL token: the API refused UBIOPS_API_TOKEN; create a new token in the UbiOps web app")
             return 1
         except errors.Forbidden:
-            print(f"FAIL token: the token has no permission on project {project!r}")
+            say(f"FAIL token: the token has no permission on project {project!r}")
             return 1
         except errors.NotFound:
-            print(f"FAIL project: no project {project!r}, or the token cannot see it; check UBIOPS_PROJECT")
+            say(f"FAIL project: no project {project!r}, or the token cannot see it; check UBIOPS_PROJECT")
+            return 1
+        except errors.TimedOut:
+            say(_hang(where, budget, f"listing services in {project!r}"))
             return 1
         except errors.ApiError as error:
-            print(f"FAIL listing services in {project!r}: {error} - {error.hint}")
+            say(f"FAIL listing services in {project!r}: {error} - {error.hint}")
             return 1
-        print(f"ok   token accepted; project {project!r} has {len(found)} service(s)")
+        token = "the sandbox needs no token" if settings.uses_sandbox else "token accepted"
+        say(f"ok   {token}; project {project!r} has {len(found)} service(s)")
     return 0
+
+
+def _hang(where: str, budget: float, what: str) -> str:
+    """A hang's advice: the host accepted the connection and went quiet, which a longer timeout does not fix."""
+    return (
+        f"FAIL host: {where} accepted the connection but did not answer {what} within {budget:g} s. Something "
+        "there hangs: check UBIOPS_API_HOST (host and path) and any proxy in between; a longer UBIOPS_TIMEOUT "
+        "does not fix a hang."
+    )
 
 
 def _shown(text: str, settings: Settings) -> str:

@@ -163,7 +163,7 @@ OPTIONS: Final = (
         "timeout_s",
         "--timeout",
         _positive(float),
-        "Seconds to wait for one API answer (default 30).",
+        "Seconds to wait for one API answer (default 10).",
     ),
     Option(
         "UBIOPS_MAX_ATTEMPTS",
@@ -177,7 +177,8 @@ OPTIONS: Final = (
         "retry_budget_s",
         "--retry-budget",
         _positive(float),
-        "Seconds one API request may take, retries and waits included (default 60).",
+        "Seconds one API request may take, retries and waits included (default 25: two fit in the 60 s "
+        "most MCP clients wait for a tool call).",
     ),
     Option(
         "UBIOPS_MCP_READ_ONLY",

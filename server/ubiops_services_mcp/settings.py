@@ -13,7 +13,7 @@ from typing import Any, Final, Literal
 from pydantic import SecretStr
 
 from .api.client import DEFAULT_HOST, ApiConfig
-from .api.retry import RetryPolicy
+from .api.retry import DEFAULT_BUDGET_S, DEFAULT_TIMEOUT_S, RetryPolicy
 
 APP_DIR: Final = "ubiops-services-mcp"
 STDOUT: Final = "-"  # the audit log's name for standard output
@@ -56,9 +56,9 @@ class Settings:
     api_token: SecretStr | None = None
     api_host: str = DEFAULT_HOST
     project: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     max_attempts: int = 4
-    retry_budget_s: float = 60.0
+    retry_budget_s: float = DEFAULT_BUDGET_S
     read_only: bool = False
     tools: tuple[str, ...] | None = None
     confirmation: Confirmation = "preview"

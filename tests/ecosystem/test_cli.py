@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOKEN, LiveServer, free_port
+from tests.faults.fake_api import Delay, FakeApi
 from ubiops_services_mcp import __version__
 from ubiops_services_mcp.options import OPTIONS
 
@@ -54,6 +55,9 @@ def test_check_passes_on_the_embedded_sandbox(tmp_path: Path) -> None:
     assert "sandbox" in done.stdout
     assert "FAIL" not in done.stdout
     assert "'demo'" in done.stdout
+    assert "the sandbox needs no token" in done.stdout  # there is no token to accept: it said "token accepted"
+    assert "token accepted" not in done.stdout
+    assert "waiting up to 10 s for GET /status" in done.stdout  # the default: a hang costs a person 10 s
 
 
 def test_check_passes_against_a_live_api(tmp_path: Path, live_sandbox: LiveServer) -> None:
@@ -61,6 +65,7 @@ def test_check_passes_against_a_live_api(tmp_path: Path, live_sandbox: LiveServe
     assert done.returncode == 0, done.stdout + done.stderr
     assert live_sandbox.url in done.stdout
     assert "FAIL" not in done.stdout
+    assert "ok   token accepted" in done.stdout
     assert TOKEN not in done.stdout + done.stderr
 
 
@@ -81,3 +86,28 @@ def test_check_says_an_unreachable_host_is_unreachable(tmp_path: Path) -> None:
     assert host in done.stdout
     assert "could not be reached" in done.stdout or "unreachable" in done.stdout.lower()
     assert TOKEN not in done.stdout + done.stderr
+
+
+def test_check_says_it_waits_then_names_a_hang_as_a_hang(tmp_path: Path) -> None:
+    """An API that accepts and never answers: `check` says what it waits for while it waits, gives up within its
+    budget, and does not advise a longer UBIOPS_TIMEOUT (it said so before, after 61 s of silence)."""
+    hanging = FakeApi().start()
+    hanging.script("GET", "/status", Delay(3600))
+    base = {key: value for key, value in os.environ.items() if not key.startswith("UBIOPS_")}
+    base |= {"HOME": str(tmp_path), "UBIOPS_MCP_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
+    env = base | {"UBIOPS_API_HOST": hanging.url, "UBIOPS_API_TOKEN": TOKEN, "UBIOPS_RETRY_BUDGET": "5"}
+    try:
+        with subprocess.Popen([command(), "check"], env=env, stdout=subprocess.PIPE, text=True) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline() == f"API: {hanging.url}\n"
+            assert process.stdout.readline() == "     waiting up to 5 s for GET /status ...\n"
+            assert process.poll() is None  # said while it waits (5 s), not with the verdict
+            rest = process.stdout.read()
+            assert process.wait(TIMEOUT_S) == 1
+    finally:
+        hanging.stop()
+    assert "FAIL host" in rest
+    assert "accepted the connection but did not answer GET /status within 5 s" in rest
+    assert "does not fix a hang" in rest
+    assert "raise UBIOPS_TIMEOUT" not in rest
+    assert TOKEN not in rest

@@ -19,9 +19,9 @@ from . import errors
 from .auth import TokenAuth
 from .errors import ApiError, Target
 from .models import ApiStatus, ServiceCreate, ServiceDetail, ServiceList, ServiceStatus, ServiceUpdate
-from .observer import NoObserver, RequestObserver
+from .observer import NoObserver, NoProgress, Progress, RequestObserver
 from .responses import MAX_BODY_BYTES, BodyTooLarge, parse, parse_list, read_capped
-from .retry import RetryPolicy, retry_after_s
+from .retry import DEFAULT_TIMEOUT_S, RetryPolicy, retry_after_s
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ApiConfig:
 
     host: str = DEFAULT_HOST
     token: SecretStr | None = None
-    timeout_s: float = 30.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -84,11 +84,20 @@ class ServicesApi:
     """The five documented operations, the status endpoints, and bounded retries."""
 
     def __init__(
-        self, http: httpx.AsyncClient, retry: RetryPolicy | None = None, observer: RequestObserver | None = None
+        self,
+        http: httpx.AsyncClient,
+        retry: RetryPolicy | None = None,
+        observer: RequestObserver | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self._http = http
         self._retry = retry or RetryPolicy()
         self._observer = observer or NoObserver()
+        self.progress: Progress = progress or NoProgress()
+
+    def reporting(self, progress: Progress) -> ServicesApi:
+        """The same client (same connections, policy and observer) telling one call's waiting client its progress."""
+        return ServicesApi(self._http, self._retry, self._observer, progress)
 
     async def create(self, project: str, data: ServiceCreate) -> Created:
         """POST once; if the outcome is unknown, settle it with a GET instead of posting again."""
@@ -155,6 +164,8 @@ class ServicesApi:
         failures: list[ApiError] = []
         pending = iter(enumerate(names))  # shared by the workers: each name is taken once
 
+        read = [0]
+
         async def worker(scope: anyio.CancelScope) -> None:
             for index, name in pending:
                 try:
@@ -165,6 +176,8 @@ class ServicesApi:
                     failures.append(error)
                     scope.cancel()
                     return
+                read[0] += 1
+                await self.progress.note(f"read {read[0]} of {len(names)} services")
 
         async with anyio.create_task_group() as group:
             for _ in range(min(at_once, len(names))):
@@ -243,8 +256,11 @@ class ServicesApi:
             delay = policy.delay(attempt, error.retry_after_s)
             retry = _may_retry(error, idempotent) and attempt < policy.max_attempts
             if not retry or time.monotonic() + delay >= deadline:
-                raise error
+                raise error  # a wait the budget cannot cover ends the call now, the wait reported (retry_after_s)
             self._observer.retrying(method, error.code)
+            await self.progress.note(
+                f"{target.operation}: {error.code}; attempt {attempt + 1} of {policy.max_attempts} in {delay:.1f} s"
+            )
             await anyio.sleep(delay)
 
     async def _attempt(

@@ -132,8 +132,8 @@ class RateLimited(ApiError):
 
     @property
     def hint(self) -> str:
-        wait = f" {self.retry_after_s:g} s" if self.retry_after_s is not None else " a while"
-        return f"The API is rate limiting; wait{wait} before trying again."
+        wait = duration(self.retry_after_s) if self.retry_after_s is not None else "a while"
+        return f"The API is rate limiting; wait {wait} before trying again."
 
 
 class ServerError(ApiError):
@@ -167,7 +167,10 @@ class TimedOut(ApiError):
 
     @property
     def hint(self) -> str:
-        return "The API did not answer in time; try again, or raise UBIOPS_TIMEOUT."
+        return (
+            "The API accepted the connection but did not answer in time; try again shortly. If it keeps happening, "
+            "the API or a proxy in front of it is hanging: check UBIOPS_API_HOST and the network."
+        )
 
 
 class OutcomeUnknown(ApiError):
@@ -210,6 +213,15 @@ class ResponseTooLarge(InvalidResponse):
     @property
     def hint(self) -> str:
         return "The API's answer was too large to read; ask for less (services_list filters) or check UBIOPS_API_HOST."
+
+
+def duration(seconds: float) -> str:
+    """A wait as a person reads it: seconds, minutes, hours or days (an API may ask for any of them)."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= 2 * size:
+            count = seconds / size
+            return f"{count:.0f} {unit}" if count < 1e6 else f"{count:.2g} {unit}"
+    return f"{seconds:g} s"
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

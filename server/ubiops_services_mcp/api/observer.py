@@ -1,4 +1,4 @@
-"""Hooks the API client calls on every attempt and retry, so that metrics live outside api/ (no MCP here)."""
+"""Hooks the API client calls on attempts, retries and progress, so metrics and MCP live outside api/."""
 
 from __future__ import annotations
 
@@ -25,3 +25,19 @@ class NoObserver:
 
     def retrying(self, method: str, reason: str) -> None:
         """Nothing to record."""
+
+
+class Progress(Protocol):
+    """Told, during one tool call, what the call is waiting for or has done; tools/ turns it into MCP progress
+    notifications, so a client that resets its timeout on progress keeps waiting. Must not raise."""
+
+    async def note(self, message: str) -> None:
+        """Something happened worth telling a waiting client: a retry and its wait, a service read or changed."""
+        ...
+
+
+class NoProgress:
+    """The default: nobody is waiting for word."""
+
+    async def note(self, message: str) -> None:
+        """Nothing to tell."""

@@ -199,7 +199,7 @@ async def _apply(
     todo = [item for item in plan.items if plan.operation == "delete" or item.changes()]
     steps: list[ServiceChange] = []
     failure: ApiError | None = None
-    for item in todo:
+    for done, item in enumerate(todo, 1):
         if failure is not None:
             steps.append(applied_step(plan, item, "not_applied"))
             continue
@@ -212,6 +212,8 @@ async def _apply(
             continue
         log.item_done(item, "applied", approver)
         steps.append(applied_step(plan, item, "applied"))
+        if len(todo) > 1:  # a bulk change tells a waiting client each step, so that it keeps waiting
+            await app.api.progress.note(f"{plan.operation}: {done} of {len(todo)} applied")
     if not plan.request.bulk:
         return _single_result(app, plan, preview, steps[0], failure, approver, log)
     return _bulk_result(app, plan, preview, steps, failure, approver)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from mcp.server.mcpserver import Context
@@ -16,6 +16,7 @@ from ..identity import user_fields
 from ..metrics import Metrics
 from ..settings import Settings
 from .confirmation import PreviewMemory, Signer
+from .progress import progress_for
 
 NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
 
@@ -36,9 +37,10 @@ class AppState:
 
 
 def app_state(ctx: Context[Any, Any]) -> AppState:
+    """The shared state, its API client telling this call's client about retries and progress."""
     state = ctx.request_context.lifespan_context
     assert isinstance(state, AppState)
-    return state
+    return replace(state, api=state.api.reporting(progress_for(ctx)))
 
 
 def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
