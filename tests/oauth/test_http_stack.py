@@ -11,7 +11,10 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import RecordingTransport
 from tests.oauth.issuer import ISSUER, RESOURCE, FakeIssuer
@@ -174,3 +177,18 @@ async def test_a_foreign_origin_is_logged_once(
             )
     assert answer.status_code == 403
     assert [r.getMessage() for r in caplog.records].count("Invalid Origin header: http://evil.example") == 1
+
+
+async def test_on_the_2026_protocol_too_a_reader_is_not_shown_mutating_tools(
+    settings: Settings, wire: RecordingTransport, issuer: FakeIssuer
+) -> None:
+    listed: dict[str, set[str]] = {}
+    async with served(settings, wire, issuer) as app:
+        for scope in ("ubiops:read", "ubiops:write"):
+            headers = {"Authorization": f"Bearer {issuer.token(scope=scope)}"}
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, headers=headers, base_url=ORIGIN) as http:
+                async with Client(streamable_http_client(f"{ORIGIN}/mcp", http_client=http), mode="auto") as mcp:
+                    listed[scope] = {tool.name for tool in (await mcp.list_tools()).tools}
+    assert listed["ubiops:read"].isdisjoint(MUTATING_TOOLS)
+    assert listed["ubiops:write"] == listed["ubiops:read"] | set(MUTATING_TOOLS)
