@@ -15,11 +15,13 @@ from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult
+from mcp.types import Tool as MCPTool
 from pydantic import SecretStr, ValidationError
 
 from . import __version__, prompts, resources
 from .api.client import ServicesApi, build_http_client
 from .audit import AuditLog, counting_lines
+from .identity import lacks_scope
 from .metrics import Metrics, call_outcome
 from .settings import MUTATING_TOOLS, Settings
 from .tools import backstop, services
@@ -47,6 +49,14 @@ class ServicesServer(MCPServer[AppState]):
 
     metrics: Metrics
     state: AppState | None = None  # the lifespan's state while it runs (the HTTP probes read it)
+    write_scope: str | None = None  # behind OAuth, the scope the mutating tools need
+
+    async def list_tools(self) -> list[MCPTool]:
+        """Behind OAuth, a caller without the write scope is not shown the tools it could not call."""
+        tools = await super().list_tools()
+        if lacks_scope(self.write_scope):
+            return [tool for tool in tools if tool.name not in MUTATING_TOOLS]
+        return tools
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -138,6 +148,7 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
         request_state_security=_request_state_security(settings),
     )
     server.metrics = metrics
+    server.write_scope = settings.write_scope if settings.oauth_issuer is not None else None
     prompts.register(server)
     resources.register(server)
     return server

@@ -6,13 +6,20 @@ opens sessions and leaves them idle could so lock everyone out for the whole idl
 makes room instead: when a request would open a session while the limit is reached, it closes the session that
 has been idle longest, as the SDK closes one a client DELETEs. A session with a request in flight (a tool call
 waiting for the human's answer, an open stream) is never chosen; if every session is busy the SDK answers 503.
+
+It also drops `Last-Event-ID` when the server keeps no event store (it never does): the SDK would answer such a GET
+with nothing at all (a 500), where the spec lets a server without resumability ignore the header and open a new
+stream.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from contextvars import ContextVar
 from typing import Any, Final
 
+from mcp.server import transport_security
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware
@@ -22,6 +29,7 @@ from starlette.requests import Request
 
 SESSION_HEADER: Final = MCP_SESSION_ID_HEADER.lower().encode()
 VERSION_HEADER: Final = MCP_PROTOCOL_VERSION_HEADER.lower().encode()
+LAST_EVENT_HEADER: Final = b"last-event-id"
 
 Scope = Any
 Receive = Any
@@ -39,12 +47,22 @@ class OldestIdleFirst:
         self._checks = TransportSecurityMiddleware(manager.security_settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._manager.event_store is None:
+            scope = _without_last_event_id(scope)
         if not self._opens_a_session(scope):
             await self._app(scope, receive, send)
             return
-        if await self._checks.validate_request(Request(scope), is_post=True) is None:  # a refused one evicts nothing
+        if await self._accepted(scope):  # a refused one evicts nothing
             await self._make_room()
         await self._open(scope, receive, send)
+
+    async def _accepted(self, scope: Scope) -> bool:
+        """Whether the SDK's Host/Origin checks will pass; quietly, as the SDK logs its own refusal right after."""
+        reset = _QUIET.set(True)
+        try:
+            return await self._checks.validate_request(Request(scope), is_post=True) is None
+        finally:
+            _QUIET.reset(reset)
 
     async def _open(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count this request as opening until the SDK answers it: by then it admitted or refused the session."""
@@ -86,6 +104,27 @@ class OldestIdleFirst:
     def sessions(self) -> dict[str, StreamableHTTPServerTransport]:
         """The manager's live sessions by id (the SDK has no public view of them)."""
         return self._manager._server_instances  # pyright: ignore[reportPrivateUsage]
+
+
+def _without_last_event_id(scope: Scope) -> Scope:
+    """The request without Last-Event-ID: with no event store, nothing can be replayed (the SDK would not answer)."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    if all(key.lower() != LAST_EVENT_HEADER for key, _ in headers):
+        return scope
+    return {**scope, "headers": [(key, value) for key, value in headers if key.lower() != LAST_EVENT_HEADER]}
+
+
+_QUIET: ContextVar[bool] = ContextVar("quiet_transport_checks", default=False)
+
+
+class _QuietChecks(logging.Filter):
+    """Drops the SDK's "Invalid Host/Origin header" warning during this module's own pre-check."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _QUIET.get()
+
+
+transport_security.logger.addFilter(_QuietChecks())
 
 
 def _oldest_idle(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, principal_components
 
 
@@ -27,3 +28,9 @@ def person(token: AccessToken) -> str:
     """The person a token speaks for (issuer and subject, whichever client they use), to bind confirmations to."""
     _, issuer, subject = principal_components(token)
     return json.dumps([issuer, subject], separators=(",", ":"))
+
+
+def lacks_scope(scope: str | None) -> bool:
+    """Whether the request being served is an OAuth caller's without `scope` (None: no scope is needed)."""
+    token = get_access_token()
+    return scope is not None and token is not None and scope not in token.scopes

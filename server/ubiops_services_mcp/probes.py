@@ -5,8 +5,11 @@
   own token; 503 with a JSON reason otherwise. The answer is cached for a few seconds and concurrent probes share
   one check, so probes cannot hammer the API.
 - `/metrics`: Prometheus text. It needs `Authorization: Bearer` with `UBIOPS_MCP_METRICS_TOKEN`, else with
-  `UBIOPS_MCP_AUTH_TOKEN` (the same bearer as /mcp); with neither it is open on loopback only, where it checks
-  Host like /mcp so that a web page cannot read it by DNS rebinding, and refused (403) elsewhere.
+  `UBIOPS_MCP_AUTH_TOKEN` (the same bearer as /mcp). With neither it is open only on a loopback bind without OAuth,
+  where it checks Host like /mcp so that a web page cannot read it by DNS rebinding; it is refused (403) elsewhere
+  and always with OAuth on: a replica behind a proxy binds loopback while the proxy forwards everyone to it, so
+  the bind address says nothing about who asks. Nothing from the request (its peer address, X-Forwarded-For) is
+  trusted for this: only the token.
 
 The two probes sit outside bearer auth and the Host check: a probe carries no token and addresses the replica by
 its own IP, and neither answer holds anything but a status and a reason code.
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 PATHS: Final = ("/healthz", "/readyz", "/metrics")
 READY_TTL_S: Final = 5.0
 READY_TIMEOUT_S: Final = 5.0
+METRICS_NEED_TOKEN: Final = "metrics off loopback, or with OAuth on, need UBIOPS_MCP_METRICS_TOKEN"
 
 Scope = Any
 Receive = Any
@@ -98,7 +102,8 @@ class Operability:
         self.readiness = Readiness(server)
         token = settings.metrics_token or settings.auth_token
         self._bearer = None if token is None else token.get_secret_value().encode()
-        self._open_metrics = self._bearer is None and is_loopback(settings.host)
+        # Behind OAuth a proxy may forward anyone to a loopback bind: only a token opens /metrics then.
+        self._open_metrics = self._bearer is None and is_loopback(settings.host) and settings.oauth_issuer is None
         self._hosts = TransportSecurityMiddleware(
             TransportSecuritySettings(
                 enable_dns_rebinding_protection=True,
@@ -123,13 +128,13 @@ class Operability:
             await self._metrics(scope, receive, send)
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Prometheus text, behind the bearer when there is one; open (Host-checked) only on loopback."""
+        """Prometheus text, behind the bearer when there is one; open (Host-checked) only on loopback without OAuth."""
         if self._bearer is not None:
             if not self._bearer_ok(scope):
                 await _send(scope, send, 401, *_json({"error": "unauthorized"}), [(b"www-authenticate", b"Bearer")])
                 return
         elif not self._open_metrics:
-            await _send(scope, send, 403, *_json({"error": "metrics off loopback need UBIOPS_MCP_METRICS_TOKEN"}))
+            await _send(scope, send, 403, *_json({"error": METRICS_NEED_TOKEN}))
             return
         else:
             refused = await self._hosts.validate_request(Request(scope), is_post=False)

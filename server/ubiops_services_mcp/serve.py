@@ -81,11 +81,12 @@ async def _serve_http(settings: Settings, server: Any) -> None:
     await uvicorn.Server(config).serve()
 
 
-def http_app(settings: Settings, server: Any) -> Any:
+def http_app(settings: Settings, server: Any, issuer_transport: Any = None) -> Any:
     """The streamable-HTTP ASGI app at /mcp: Host/Origin allow lists always on, bearer auth or OAuth when configured.
 
     Each request may carry the caller's own UbiOps token in `X-UbiOps-Token` (see http_auth.CallerContext); a
     session answers only the caller that opened it. Sessions are bounded in number and idle time (http_sessions).
+    `issuer_transport` replaces the network to the OAuth issuer (tests).
     """
     # HTTP only, so stdio's cold start does not pay for them (PyJWT and cryptography among them).
     from mcp.server.transport_security import TransportSecuritySettings
@@ -112,5 +113,5 @@ def http_app(settings: Settings, server: Any) -> Any:
     if settings.auth_token is not None:
         return BearerGuard(app, settings.auth_token.get_secret_value())
     if settings.oauth_issuer is not None:
-        return oauth_gate(settings, app)
+        return oauth_gate(settings, app, issuer_transport)
     return app

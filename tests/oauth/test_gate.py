@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,61 @@ async def test_gets_and_deletes_pass_without_reading_a_body(
     assert (await http.get("/mcp", headers=bearer(issuer.token()))).status_code == 200
     assert (await http.delete("/mcp", headers=bearer(issuer.token()))).status_code == 200
     assert len(inner.seen) == 2
+
+
+def delete_call(id_: int, arguments: dict[str, Any]) -> dict[str, Any]:
+    return tool_call("services_delete", arguments, id_)
+
+
+FORGED = {"outcome": "applied", "approved_by": "human", "sub": "alice"}
+
+
+@pytest.mark.parametrize("size", [20, 2000])
+async def test_a_refused_batch_costs_one_bounded_audit_line(
+    http: httpx.AsyncClient, issuer: FakeIssuer, tmp_path: Path, size: int
+) -> None:
+    """Issue 18 item 1: a read-only caller's batch of deletes wrote a line per item, with the caller's objects."""
+    calls = [delete_call(i, {"project_name": "demo", "service_name": FORGED, "confirm": True}) for i in range(size)]
+    calls.append(tool_call("services_update", {"project_name": {"x": "y" * 500}, "service_name": "web"}, size))
+    answer = await http.post("/mcp", json=calls, headers=bearer(issuer.token()))
+    assert answer.status_code == 403
+    text = (tmp_path / "audit.jsonl").read_text()
+    [line] = [json.loads(x) for x in text.splitlines()]
+    assert len(text) < 1000  # the same for 20 calls as for 2,000
+    assert (line["tool"], line["calls"], line["tools"]) == (
+        "services_delete",
+        size + 1,
+        ["services_delete", "services_update"],
+    )
+    assert (line["project"], line["service"], line["outcome"]) == ("demo", None, "refused")
+    assert '"applied"' not in text
+
+
+async def test_names_that_break_the_name_rule_are_not_audited(
+    http: httpx.AsyncClient, issuer: FakeIssuer, tmp_path: Path
+) -> None:
+    arguments = {"project_name": "p" * 65, "data": {"name": ["web"]}}
+    answer = await http.post("/mcp", json=tool_call("services_create", arguments), headers=bearer(issuer.token()))
+    assert answer.status_code == 403
+    [line] = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert (line["project"], line["service"], line["calls"]) == (None, None, 1)
+
+
+async def test_a_deeply_nested_body_is_400_not_a_crash(
+    http: httpx.AsyncClient, issuer: FakeIssuer, inner: Inner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18 item 6: json.loads raised RecursionError, which the gate did not catch (500 and a traceback)."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    answer = await http.post("/mcp", content=body, headers=bearer(issuer.token()))
+    assert (answer.status_code, answer.json()) == (400, {"error": "the body is not JSON"})
+    assert inner.seen == []
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(("past", "status"), [(20, 200), (45, 401)])
+async def test_thirty_seconds_of_clock_skew_are_allowed(
+    http: httpx.AsyncClient, issuer: FakeIssuer, past: int, status: int
+) -> None:
+    """Issue 18 item 9: the README said 30 s of skew, but the SDK checked `exp` again without any."""
+    token = issuer.token(exp=int(time.time()) - past)
+    assert (await http.post("/mcp", json=LIST, headers=bearer(token))).status_code == status

@@ -132,3 +132,42 @@ async def test_metrics_off_loopback_without_any_bearer_are_refused(settings: Set
         answer = await http.get("/metrics")
     assert answer.status_code == 403
     assert "UBIOPS_MCP_METRICS_TOKEN" in answer.text
+
+
+def oauth_settings(settings: Settings, **values: Any) -> Settings:
+    """A replica as the README's OAuth + HAProxy layout runs it: loopback bind, the public name allowed."""
+    return http_settings(
+        settings, oauth_issuer="https://idp.test", resource_url="https://mcp.example.com/mcp",
+        allowed_hosts=("mcp.example.com",), **values,
+    )  # fmt: skip
+
+
+async def never_reached(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("not reached")
+
+
+PROXIED = {"Host": "mcp.example.com", "X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1"}
+
+
+async def test_with_oauth_metrics_behind_a_proxy_need_the_token(settings: Settings) -> None:
+    """Issue 18 item 3: a loopback replica behind HAProxy served /metrics to anyone the proxy forwarded."""
+    replica = oauth_settings(settings)
+    app = Operability(never_reached, replica, create_server(settings))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8001") as http:
+        proxied = await http.get("/metrics", headers=PROXIED)
+        local = await http.get("/metrics")
+        alive = await http.get("/healthz", headers=PROXIED)
+    assert (proxied.status_code, local.status_code) == (403, 403)
+    assert "UBIOPS_MCP_METRICS_TOKEN" in proxied.text
+    assert "ubiops_mcp" not in proxied.text + local.text
+    assert alive.status_code == 200
+
+
+async def test_with_oauth_the_metrics_token_opens_metrics(settings: Settings, wire: RecordingTransport) -> None:
+    replica = oauth_settings(settings, metrics_token=SecretStr(METRICS_BEARER))
+    app = Operability(never_reached, replica, create_server(settings, wire))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8001") as http:
+        missing = await http.get("/metrics", headers=PROXIED)
+        right = await http.get("/metrics", headers=PROXIED | {"Authorization": f"Bearer {METRICS_BEARER}"})
+    assert (missing.status_code, right.status_code) == (401, 200)
+    assert "ubiops_mcp_tool_calls" in right.text

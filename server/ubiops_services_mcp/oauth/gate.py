@@ -3,8 +3,9 @@
 It runs outermost, before session admission, so an unauthenticated request can neither open a session nor push
 out someone's idle one. The scope check is at the HTTP layer, as the MCP authorization spec's scope challenge
 asks (403 with `WWW-Authenticate: Bearer error="insufficient_scope", scope=...`): a caller without the write
-scope has its POST bodies read (at most the transport's 1 MiB) and a `tools/call` of a mutating tool refused,
-with one audit line, before the SDK sees it. The gate also serves the protected resource metadata (RFC 9728).
+scope has its POST bodies read (at most the transport's 1 MiB) and a `tools/call` of a mutating tool refused
+before the SDK sees it, with one audit line per request however many calls a batch holds. The gate also serves
+the protected resource metadata (RFC 9728).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
+import httpx
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend
 from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
+from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 from starlette.routing import Route
 
 from ..api.auth import caller_identity
+from ..api.models import Name
 from ..audit import AuditLog
 from ..identity import person, user_fields
 from ..settings import MUTATING_TOOLS, Settings
@@ -30,6 +34,7 @@ from .verifier import JwtVerifier
 
 ROOT_METADATA_PATH: Final = "/.well-known/oauth-protected-resource"
 MAX_BODY_BYTES: Final = 1024 * 1024
+_NAME: Final = TypeAdapter[str](Name)
 
 Scope = Any
 Receive = Any
@@ -95,20 +100,25 @@ class OAuthGate:
             return None
         if not calls:
             return _replay(messages, receive)
-        for tool, arguments in calls:
-            self._record_refusal(scope, user, tool, arguments)
+        self._record_refusal(scope, user, calls)
         needed = [self._config.read_scope, self._config.write_scope]
         await self._forbid(send, needed, f"{calls[0][0]} needs scope {self._config.write_scope}")
         return None
 
-    def _record_refusal(self, scope: Scope, user: AuthenticatedUser, tool: str, arguments: dict[str, Any]) -> None:
-        project: object = arguments.get("project_name") or self._settings.default_project
+    def _record_refusal(self, scope: Scope, user: AuthenticatedUser, calls: list[tuple[str, dict[str, Any]]]) -> None:
+        """One audit line per refused request, however many calls a batch holds: the first call's names (when
+        they are names), how many calls were refused and which tools (a fixed set), never a caller's object."""
+        tool, arguments = calls[0]
         data: object = arguments.get("data")
         named = cast(dict[str, Any], data).get("name") if isinstance(data, dict) else None
+        tools = sorted({name for name, _ in calls})  # mutating tool names only: at most three
+        given: object = arguments.get("project_name")
+        project = self._settings.default_project if given is None else _name(given)
         client: object = scope.get("client")
         remote = cast(tuple[Any, ...], client)[0] if isinstance(client, tuple) else None
         self._audit.record(
-            tool=tool, project=project, service=arguments.get("service_name") or named, **user_fields(user),
+            tool=tool, project=project, service=_name(arguments.get("service_name")) or _name(named),
+            calls=len(calls), tools=tools, **user_fields(user),
             remote=remote, outcome="refused", error_code="insufficient_scope",
             reason=f"the access token lacks scope {self._config.write_scope}", sandbox=self._settings.uses_sandbox,
         )  # fmt: skip
@@ -156,7 +166,7 @@ def mutating_calls(body: bytes) -> list[tuple[str, dict[str, Any]]] | None:
     """The mutating tools a JSON-RPC body (one message or a batch) calls, with their arguments; None if not JSON."""
     try:
         payload: object = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested is not JSON this server reads either (the SDK: 400)
         return None
     items = cast(list[object], payload) if isinstance(payload, list) else [payload]
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -170,6 +180,14 @@ def mutating_calls(body: bytes) -> list[tuple[str, dict[str, Any]]] | None:
         if name in MUTATING_TOOLS:
             calls.append((cast(str, name), cast(dict[str, Any], arguments) if isinstance(arguments, dict) else {}))
     return calls
+
+
+def _name(value: object) -> str | None:
+    """A caller's name as the audit log may hold it: a string passing the API's name rule, else nothing."""
+    try:
+        return _NAME.validate_python(value)
+    except ValidationError:
+        return None
 
 
 async def _read_body(receive: Receive) -> tuple[list[Any], bytes | None]:
@@ -209,10 +227,10 @@ async def _respond(send: Send, status: int, body: dict[str, str], headers: list[
     await send({"type": "http.response.body", "body": content})
 
 
-def oauth_gate(settings: Settings, app: Any) -> OAuthGate:
+def oauth_gate(settings: Settings, app: Any, transport: httpx.AsyncBaseTransport | None = None) -> OAuthGate:
     """The gate for these settings, with its own key cache and audit log (one per process, open as long as it)."""
     config = oauth_config(settings)
     assert config is not None
-    keys = IssuerKeys(config.issuer)
+    keys = IssuerKeys(config.issuer, transport=transport)
     verifier = JwtVerifier(keys, config.resource, config.read_scope, config.write_scope)
     return OAuthGate(app, config, verifier, AuditLog(settings.audit_log_path), settings)

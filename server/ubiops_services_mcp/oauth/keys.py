@@ -2,8 +2,10 @@
 
 Discovery follows the MCP authorization spec (RFC 8414 first, then OpenID Connect discovery); the metadata must name
 the configured issuer. The key set is kept for an hour and fetched again at once when a token carries a key id it
-does not hold (the issuer rotated its key), at most once a second so that made-up key ids cannot flood the issuer.
-An issuer that cannot be reached leaves the keys already held in use.
+does not hold (the issuer rotated its key), even right after another fetch. Made-up key ids cannot flood the issuer:
+one fetch at a time, whose answer every request that waited on it takes, and such refetches draw on a small budget
+(a burst of REFETCH_BURST, then one per REFETCH_EVERY_S). An issuer that cannot be reached leaves the keys already
+held in use, and is tried again at most once per RETRY_S.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ logger = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S: Final = 10.0
 KEYS_TTL_S: Final = 3600.0
-MIN_REFETCH_S: Final = 1.0
+RETRY_S: Final = 1.0  # between attempts when the keys are stale or none are held (the issuer may be down)
+REFETCH_BURST: Final = 3  # fetches for unknown key ids allowed at once...
+REFETCH_EVERY_S: Final = 10.0  # ...and one more per this many seconds
 
 
 class KeysUnavailable(Exception):
@@ -52,16 +56,18 @@ class IssuerKeys:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         ttl_s: float = KEYS_TTL_S,
-        min_refetch_s: float = MIN_REFETCH_S,
+        retry_s: float = RETRY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer
         self._transport = transport
-        self._ttl_s, self._min_refetch_s, self._clock = ttl_s, min_refetch_s, clock
+        self._ttl_s, self._retry_s, self._clock = ttl_s, retry_s, clock
         self._jwks_uri: str | None = None
         self._keys: list[PyJWK] = []
         self._fetched_at: float | None = None  # the last fetch that succeeded
         self._tried_at: float | None = None  # the last attempt, failed or not
+        self._attempts = 0  # attempts so far: a request that waited while one was made takes its answer
+        self._budget, self._budget_at = float(REFETCH_BURST), clock()  # refetches for unknown key ids
         self._lock = anyio.Lock()
 
     async def key(self, kid: str | None) -> PyJWK | None:
@@ -69,9 +75,10 @@ class IssuerKeys:
         found = self._find(kid)
         if found is not None and self._fresh():
             return found
-        async with self._lock:  # one fetch for every request that waits on it
+        attempts = self._attempts
+        async with self._lock:  # one fetch at a time
             found = self._find(kid)
-            if (self._fresh() and found is not None) or not self._may_refetch():
+            if (self._fresh() and found is not None) or attempts != self._attempts or not self._may_fetch(found):
                 if not self._keys:
                     raise KeysUnavailable(f"no signing keys of {self.issuer} could be fetched yet")
                 return found
@@ -97,11 +104,22 @@ class IssuerKeys:
     def _fresh(self) -> bool:
         return self._fetched_at is not None and self._clock() - self._fetched_at < self._ttl_s
 
-    def _may_refetch(self) -> bool:
-        return self._tried_at is None or self._clock() - self._tried_at >= self._min_refetch_s
+    def _may_fetch(self, found: PyJWK | None) -> bool:
+        """Stale or missing keys: once per retry interval. An unknown key id with fresh keys: from the budget."""
+        now = self._clock()
+        if not self._fresh() or not self._keys:
+            return self._tried_at is None or now - self._tried_at >= self._retry_s
+        assert found is None
+        self._budget = min(float(REFETCH_BURST), self._budget + (now - self._budget_at) / REFETCH_EVERY_S)
+        self._budget_at = now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True
 
     async def _refresh(self) -> None:
         self._tried_at = self._clock()
+        self._attempts += 1
         async with httpx.AsyncClient(transport=self._transport, timeout=FETCH_TIMEOUT_S) as http:
             if self._jwks_uri is None:
                 self._jwks_uri = await self._discover(http)

@@ -1,7 +1,8 @@
 """Access tokens as JWTs (RFC 9068): signed by the issuer's key, from that issuer, not expired, for this resource.
 
 PyJWT checks the signature and the claims; this module only chooses what to demand. Only asymmetric algorithms
-are accepted (never `none` or a shared-secret HMAC), and only the algorithm of the key the token names.
+are accepted (never `none` or a shared-secret HMAC), and only the algorithm of the key the token names. Clock skew
+of LEEWAY_S is allowed on `exp` (and `nbf`, `iat`), by PyJWT and by the SDK's own expiry check after it.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class JwtVerifier:
             token=token,
             client_id=client if isinstance(client, str) and client else subject,
             scopes=self.scopes(claims),
-            expires_at=int(claims["exp"]),
+            expires_at=int(claims["exp"]) + LEEWAY_S,  # the SDK checks this again, without PyJWT's leeway
             resource=self._resource,
             subject=subject,
             claims={"iss": claims["iss"]} | ({"email": email} if isinstance(email, str) else {}),
