@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 from .results import ErrorInfo, ToolFailure, as_result
@@ -28,6 +29,12 @@ def record(ctx: Context[Any, Any], tool: str, arguments: dict[str, Any], outcome
         tool=tool, project=project, service=service, **caller(ctx), outcome=outcome, error_code=code,
         sandbox=app.sandbox,
     )  # fmt: skip
+
+
+def answer_error(error: MCPError) -> ToolError:
+    """The human's client answered the question with a JSON-RPC error: a failed answer like a malformed one (its
+    text is the client's, so only the code is kept)."""
+    return ToolError(f"the user's client answered the approval question with an error ({error.code}).")
 
 
 def failure(
