@@ -22,6 +22,7 @@ exactly what the server escapes.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, cast
 
 import regex
@@ -37,10 +38,20 @@ ESCAPE = regex.compile(r"<U\+([0-9A-F]{4,6})>")
 
 
 def has_hidden(text: str) -> bool:
-    """Whether `text` holds a hidden character; plain ASCII (the usual case) is answered without a regex scan."""
+    """Whether `text` holds a hidden character. Every result is checked, so the usual cases are cheap: plain
+    ASCII is answered without a regex scan, other text by its distinct characters, each looked up once per process
+    (only U+FE0F depends on its neighbour: text that has one gets the full scan)."""
     if text.isascii():  # O(1) in CPython: the string knows it is ASCII
         return "\x7f" in text
-    return HIDDEN.search(text) is not None
+    chars = set(text)
+    if "\ufe0f" in chars:
+        return HIDDEN.search(text) is not None
+    return any(map(_hidden_char, chars))
+
+
+@lru_cache(maxsize=8192)
+def _hidden_char(char: str) -> bool:
+    return HIDDEN.fullmatch(char) is not None
 
 
 def escaped(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorDa
 
 from tests.conftest import RecordingTransport, data, scripted, session
 from ubiops_services_mcp.api.errors import redact
-from ubiops_services_mcp.safe_text import HIDDEN, HIDDEN_PATTERN, escaped, restored, shown
+from ubiops_services_mcp.safe_text import HIDDEN, HIDDEN_PATTERN, escaped, has_hidden, restored, shown
 from ubiops_services_mcp.settings import Settings
 from ubiops_services_mcp.tools import results
 
@@ -67,6 +68,23 @@ def test_vs16_stays_after_a_symbol_only() -> None:
     assert escaped("1\ufe0f") == "1<U+FE0F>"
     assert escaped("\ufe0e") == "<U+FE0E>"
     assert escaped("👨\u200d👩") == "👨<U+200D>👩"  # ZWJ sequences read as their parts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(f"é{chr(c)}" for c in ISSUE_EXAMPLES + OTHERS),
+        *ORDINARY,
+        "é⚠\ufe0f",
+        "é1\ufe0f",
+        "a\x7f",
+        "é\x7f",
+        HIDDEN_DESCRIPTION,
+    ],
+)
+def test_the_quick_check_agrees_with_the_pattern(text: str) -> None:
+    assert has_hidden(text) is (HIDDEN.search(text) is not None)
+    assert has_hidden(text) is has_hidden(text)  # the second answer comes from the per-character cache
 
 
 def test_the_smuggled_instruction_is_visible_and_restores_exactly() -> None:
@@ -202,6 +220,7 @@ async def test_an_error_for_an_answer_on_the_2026_protocol_never_reaches_the_ser
         with pytest.raises(MCPError):
             await c.call_tool("services_update", {**args, "confirm": True, "confirmation_token": token})
     assert [r.method for r in wire.mutations] == ["POST"]
+    assert [line["outcome"] for line in audit(settings)] == ["applied", "preview"]  # the server was never told
 
 
 TRICKY = "web' in project 'scratch"
@@ -267,3 +286,8 @@ async def test_recreate_with_re_creates_the_exact_text(settings: Settings, wire:
     [post] = wire.mutations
     assert post.body["description"] == HIDDEN_DESCRIPTION  # ... and the API gets back exactly what was there
     assert post.body["labels"] == {"team\u200b": "a\u202eb"}
+
+
+def test_the_readme_gives_the_pattern_the_server_uses() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"`{HIDDEN_PATTERN}`" in readme
