@@ -84,6 +84,8 @@ class ServicesServer(MCPServer[AppState]):
                 result = await self._call_tool(name, arguments, context)
             except ToolError as error:
                 return backstop.failure(context, name, arguments, error, audited=written[0] > 0)
+            except MCPError as error:  # only the human's client answers with a protocol error, before any send
+                return backstop.failure(context, name, arguments, backstop.answer_error(error), audited=written[0] > 0)
         if written[0] == 0 and isinstance(result, CallToolResult):
             backstop.record(context, name, arguments, "refused", "invalid_arguments")
         return result

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from ..safe_text import escaped
+
 
 @dataclass(frozen=True)
 class Target:
@@ -292,10 +294,11 @@ def credentials(authorization: str) -> list[str]:
 
 
 def redact(text: str, secrets: list[str], limit: int) -> str:
-    """`text` cut to `limit`, with no run of MIN_SECRET_CHARS of a secret left: no echo, whole or cut, leaks a part."""
+    """`text` cut to `limit`, with no run of MIN_SECRET_CHARS of a secret left: no echo, whole or cut, leaks a part;
+    and hidden characters escaped (safe_text): what the API echoes may be text people wrote."""
     for secret in secrets:  # whole echoes first, so that our cut cannot split one into a fragment
         text = text.replace(secret, REDACTED)
-    return _hide_runs(text[:limit], secrets)
+    return escaped(_hide_runs(text[:limit], secrets))
 
 
 def _hide_runs(text: str, secrets: list[str]) -> str:

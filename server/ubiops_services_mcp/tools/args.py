@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
 from ..api.models import LabelKey, Labels, Name, ServiceCreate, ServiceList, ServiceUpdate, length
+from ..safe_text import restored
 
 BULK_MAX = 50
 """Most services one update or delete may change under one confirmation."""
@@ -70,8 +71,27 @@ LabelsRemoveArg = Annotated[
     Annotated[list[LabelKey], length(0, 100)] | None,
     Field(description="Remove these label keys; the others stay."),
 ]
-CreateData = ServiceCreate
-UpdateData = Annotated[ServiceUpdate | None, Field()]
+
+
+def written_back(data: object) -> object:
+    """`data` with the <U+XXXX> escapes that results show in descriptions and labels turned back into the hidden
+    characters they stand for, before the length rules: recreate_with (or a description copied from a read)
+    writes back exactly the text it shows, never the escape notation."""
+    if not isinstance(data, dict):
+        return data
+    fields = dict(cast(dict[str, Any], data))
+    if isinstance(fields.get("description"), str):
+        fields["description"] = restored(fields["description"])
+    labels: object = fields.get("labels")
+    if isinstance(labels, dict):
+        pairs = cast(dict[Any, Any], labels).items()
+        fields["labels"] = {restored(k) if isinstance(k, str) else k: restored(v) if isinstance(v, str) else v
+                            for k, v in pairs}  # fmt: skip
+    return fields
+
+
+CreateData = Annotated[ServiceCreate, BeforeValidator(written_back)]
+UpdateData = Annotated[ServiceUpdate | None, BeforeValidator(written_back), Field()]
 ConfirmArg = Annotated[
     StrictBool,
     Field(description="true: apply, with the preview's confirmation_token."),

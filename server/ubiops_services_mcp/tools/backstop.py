@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 
 from .results import ErrorInfo, ToolFailure, as_result
@@ -61,6 +62,12 @@ def audit_unavailable(recovered: bool) -> CallToolResult:
         hint=None if recovered else "Tell the server's operator: its audit log cannot be written (see its stderr).",
     )
     return as_result(ToolFailure(error=info), is_error=True)
+
+
+def answer_error(error: MCPError) -> ToolError:
+    """The human's client answered the question with a JSON-RPC error: a failed answer like a malformed one (its
+    text is the client's, so only the code is kept)."""
+    return ToolError(f"the user's client answered the approval question with an error ({error.code}).")
 
 
 def failure(

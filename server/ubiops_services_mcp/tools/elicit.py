@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, Elicit, Resolve
 from pydantic import BaseModel, Field
 
+from ..safe_text import escaped
 from ..settings import Settings
 from .plan import Plan, plan_delete, plan_update
-from .results import shown
 from .state import app_state
 
 
@@ -55,13 +55,13 @@ async def ask_update(
         return NotAsked(reason=why_not)
     lines: list[str] = []
     for item in plan.items:
-        changes = [f"- {f}: {_show(c)} -> {_show(n)}" for f, c, n in item.changes()]
+        changes = [f"- {f}: {_value(f, c)} -> {_value(f, n)}" for f, c, n in item.changes()]
         if changes and plan.request.bulk:
-            lines.append(f"{shown(item.name)}:")
+            lines.append(f"{quoted(item.name)}:")
         lines.extend(changes)
     if not lines:
         return NotAsked(reason="nothing to change")
-    return Elicit(f"Apply this change to {_what(plan)}?\n" + "\n".join(lines), ConfirmUpdate)
+    return Elicit(f"{_where(ctx)}Apply this change to {_what(plan)}?\n" + "\n".join(lines), ConfirmUpdate)
 
 
 async def ask_delete(
@@ -71,21 +71,27 @@ async def ask_delete(
     if why_not is not None:
         return NotAsked(reason=why_not)
     if not plan.request.bulk:
-        endpoint = plan.items[0].current.endpoint
+        endpoint = _value("endpoint", plan.items[0].current.endpoint)
         return Elicit(
-            f"Delete {_what(plan)}? Its endpoint {endpoint} stops answering. Type the service name to confirm.",
+            f"{_where(ctx)}Delete {_what(plan)}? Its endpoint {endpoint} stops answering. "
+            "Type the service name to confirm.",
             ConfirmDelete,
         )
-    names = "\n".join(f"- {shown(item.name)} ({item.current.endpoint})" for item in plan.items)
+    names = "\n".join(f"- {quoted(i.name)} (endpoint {_value('endpoint', i.current.endpoint)})" for i in plan.items)
     count = delete_answer(plan)
-    message = f"Delete {_what(plan)}? Their endpoints stop answering.\n{names}\nType {count} to confirm."
+    message = f"{_where(ctx)}Delete {_what(plan)}? Their endpoints stop answering.\n{names}\nType {count} to confirm."
     return Elicit(message, ConfirmDelete)
 
 
 def _what(plan: Plan) -> str:
     if plan.request.bulk:
-        return f"these {len(plan.items)} services in project '{shown(plan.project)}'"
-    return f"service '{shown(plan.service)}' in project '{shown(plan.project)}'"
+        return f"these {len(plan.items)} services in project {quoted(plan.project)}"
+    return f"service {quoted(plan.service)} in project {quoted(plan.project)}"
+
+
+def _where(ctx: Context) -> str:
+    """The question says when the change is only a simulation, so the human weighs it as one."""
+    return "[Sandbox: a local simulation, UbiOps itself is not changed] " if app_state(ctx).sandbox else ""
 
 
 def _why_not_ask(ctx: Context, plan: Plan, confirm: bool, token: str | None) -> str | None:
@@ -103,5 +109,18 @@ def _why_not_ask(ctx: Context, plan: Plan, confirm: bool, token: str | None) -> 
     return None if refusal is None else str(refusal)
 
 
-def _show(value: Any) -> str:
-    return str(shown(json.dumps(value, ensure_ascii=False)))
+def quoted(text: str | None) -> str:
+    """A name in the question: escaped, then in JSON string quotes, so that no name reads as more of the sentence
+    (a service named `web' in project 'scratch` shows as "web' in project 'scratch")."""
+    return json.dumps(escaped(text or ""), ensure_ascii=False)
+
+
+# What null means for a field, in words a person reads; any other null reads "(none)".
+_NULL_MEANS = {"version": "(the deployment's default version)"}
+
+
+def _value(field: str, value: Any) -> str:
+    """A value in the question: null in words, anything else as JSON with its hidden characters escaped."""
+    if value is None:
+        return _NULL_MEANS.get(field, "(none)")
+    return escaped(json.dumps(value, ensure_ascii=False))

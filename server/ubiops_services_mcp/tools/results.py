@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..api.errors import ApiError
 from ..api.models import ServiceDetail
+from ..safe_text import has_hidden
+from ..safe_text import shown as shown  # re-exported: the escaping rule lives in safe_text
 
 Outcome = Literal["preview", "applied", "unchanged", "refused", "declined", "stopped"]
 ServiceStep = Literal["preview", "applied", "unchanged", "failed", "not_applied"]
@@ -159,34 +160,15 @@ class ToolFailure(BaseModel):
     error: ErrorInfo
 
 
-# Characters a reader does not see but a model does: C1 controls, bidirectional overrides, zero-width and other
-# format characters, line/paragraph separators, tag characters. (C0 controls are escaped by JSON itself.)
-_HIDDEN = re.compile(
-    "[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
-)
-
-
 def as_result(model: BaseModel, *, is_error: bool = False) -> CallToolResult:
     """Structured content and the same JSON as text, compact: results cost the model's context."""
     structured = model.model_dump(mode="json", exclude_unset=True, by_alias=True)
     return _result(structured, is_error)
 
 
-def shown(value: Any) -> Any:
-    """`value` with hidden characters written as visible escapes (<U+202E>): text that people wrote must not
-    carry anything the user cannot see to the model that reads it."""
-    if isinstance(value, str):
-        return _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", value)
-    if isinstance(value, dict):
-        return {shown(k): shown(v) for k, v in cast(dict[Any, Any], value).items()}
-    if isinstance(value, list):
-        return [shown(item) for item in cast(list[Any], value)]
-    return value
-
-
 def _result(structured: dict[str, Any], is_error: bool) -> CallToolResult:
     text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-    if _HIDDEN.search(text):  # rare: pay for the walk only when there is something to show
+    if has_hidden(text):  # rare: pay for the walk only when there is something to show
         structured = shown(structured)
         text = json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(
