@@ -246,7 +246,7 @@ async def test_a_refused_batch_costs_one_bounded_audit_line(
     assert (line["tool"], line["calls"], line["tools"]) == (
         "services_delete",
         size + 1,
-        ["services_delete", "services_update"],
+        "services_delete,services_update",
     )
     assert (line["project"], line["service"], line["outcome"]) == ("demo", None, "refused")
     assert '"applied"' not in text

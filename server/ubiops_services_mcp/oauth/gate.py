@@ -111,7 +111,7 @@ class OAuthGate:
         tool, arguments = calls[0]
         data: object = arguments.get("data")
         named = cast(dict[str, Any], data).get("name") if isinstance(data, dict) else None
-        tools = sorted({name for name, _ in calls})  # mutating tool names only: at most three
+        tools = ",".join(sorted({name for name, _ in calls}))  # mutating tool names only: at most three
         given: object = arguments.get("project_name")
         project = self._settings.default_project if given is None else _name(given)
         client: object = scope.get("client")
