@@ -103,6 +103,8 @@ VersionIdsArg = Annotated[
     Field(),
     AfterValidator(_id_list),
 ]
+
+
 def _known(names: list[str] | None) -> list[str] | None:
     """Field names checked here rather than as an enum in the schema: the same refusal, without ~300 bytes that
     repeat services_create's field names in what the model reads."""
@@ -135,8 +137,8 @@ async def services_list(
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
     """List a project's services: name, deployment, version (absent: the deployment's default, which no tool here
-    shows), port, labels, authentication_required; `fields` adds more (absent: none set). Filters given must all
-    match. At most `limit`; `omitted` counts the rest. Read-only.
+    shows), port, labels, authentication_required; `fields` adds more (absent: none set).
+    Filters given must all match. At most `limit`; `omitted` counts the rest. Read-only.
     """
     app = app_state(ctx)
     project = app.project(project_name)

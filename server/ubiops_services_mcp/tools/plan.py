@@ -63,7 +63,10 @@ class Request:
         if sum(chosen) != 1:
             return "Give exactly one of service_name, service_names or where.", "service_name"
         if self.where is not None and self.where.empty:
-            return "where is empty: give labels, exclude_labels, deployment, version or authentication_required.", "where"
+            return (
+                "where is empty: give labels, exclude_labels, deployment, version or authentication_required.",
+                "where",
+            )
         if operation != "update":
             return None
         if not self.body and not self.labels_set and not self.labels_remove:
