@@ -197,7 +197,7 @@ class ServiceCreate(_ServiceFields):
         description="Port the instances listen on."
     )
     # A create has nothing to replace: the same types, described without the update's replace semantics.
-    labels: Labels | MISSING = MISSING
+    labels: Labels | MISSING = Field(default=MISSING, description="key: value")
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged, e.g. ['svg']."
     )
