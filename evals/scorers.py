@@ -36,7 +36,8 @@ def exact_changes(judge: Judge, run: Run, expect: dict[str, Any]) -> None:
 
 @scorer
 def created_service(judge: Judge, run: Run, expect: dict[str, Any]) -> None:
-    """One new service with the requested fields, health check and logging exclusion."""
+    """One new service with the requested fields (and, when asked, health check and logging exclusion); `sent`:
+    fields the create must have carried itself, not left to a default the sandbox happens to share."""
     diff, key = run.diff, expect["service"]
     check_untouched(judge, diff, {key})
     added = diff.get(key, {}).get("added")
@@ -44,9 +45,21 @@ def created_service(judge: Judge, run: Run, expect: dict[str, Any]) -> None:
         return
     for name, value in expect.get("fields", {}).items():
         judge.check(added.get(name) == value, f"{key}.{name} is {added.get(name)!r}, expected {value!r}")
-    health = added.get("health_check") or {}
-    judge.check(health.get("path") == expect["health_path"], f"health check is {health or 'not set'}")
-    check_paths_regex(judge, added.get("request_logging_excluded_paths"), expect)
+    if "health_path" in expect:
+        health = added.get("health_check") or {}
+        judge.check(health.get("path") == expect["health_path"], f"health check is {health or 'not set'}")
+    if "logging_excluded" in expect or "paths_excluded" in expect:
+        check_paths_regex(judge, added.get("request_logging_excluded_paths"), expect)
+    project, name = key.split("/", 1)
+    payloads = [
+        line.get("payload") or {}
+        for line in run.audit
+        if (line.get("tool"), line.get("project"), line.get("service"), line.get("outcome"))
+        == ("services_create", project, name, "applied")
+    ]
+    for field, value in expect.get("sent", {}).items():
+        ok = any(payload.get(field) == value for payload in payloads)
+        judge.check(ok, f"the create did not send {field}={value!r} (left to the API's undocumented default)")
 
 
 def check_paths_regex(judge: Judge, regex: Any, expect: dict[str, Any]) -> None:

@@ -52,7 +52,7 @@ async def test_console_script_drives_a_live_api(tmp_path: Path, live_sandbox: Li
     assert data(created)["sandbox"] is False
     assert [s["name"] for s in data(listed)["services"]] == ["svc"]
     assert data(got)["service"]["port"] == 8080
-    assert data(updated)["changes"] == [{"field": "port", "current": 8080, "new": 9000}]
+    assert data(updated)["changes"] == [{"field": "port", "before": 8080, "after": 9000}]
     assert data(deleted)["outcome"] == "applied"
     async with httpx.AsyncClient(base_url=live_sandbox.url + "/") as http:
         left = await http.get("projects/demo/services", headers={"Authorization": "Token x"})

@@ -92,7 +92,7 @@ def test_inspector_create_update_delete_prompt_and_resource(
     forged = inspector.tool("services_update", {**change, "confirm": True, "confirmation_token": token + "x"}, ok=False)
     assert (forged["outcome"], forged["changes"]) == ("refused", preview["changes"])
     applied = inspector.tool("services_update", {**change, "confirm": True, "confirmation_token": token})
-    assert (applied["outcome"], applied["changes"]) == ("applied", preview["changes"])
+    assert (applied["outcome"], applied["changes"]) == ("applied", [{"field": "port", "before": 8080, "after": 9090}])
 
     read = inspector.run("resources/read", "--uri", "ubiops://projects/demo/services/e2e-inspector")["result"]
     (content,) = read["contents"]
@@ -135,7 +135,9 @@ def test_typescript_sdk_client_round_trip(node_modules: Path, server_env: dict[s
     assert not report["create"]["isError"]
     assert report["updatePreview"]["data"]["outcome"] == "preview"
     applied = report["updateApplied"]["data"]
-    assert (applied["outcome"], applied["changes"]) == ("applied", report["updatePreview"]["data"]["changes"])
+    previewed = report["updatePreview"]["data"]["changes"]
+    done = [{"field": c["field"], "before": c["current"], "after": c["new"]} for c in previewed]
+    assert (applied["outcome"], applied["changes"]) == ("applied", done)
     resource = report["resource"]["service"]
     assert (resource["port"], resource["version"]) == (9090, "v2")
     assert report["completion"]["values"] == ["e2e-sdk"]

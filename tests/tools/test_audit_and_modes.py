@@ -198,7 +198,7 @@ async def test_a_rename_whose_answer_was_lost_is_read_back_under_its_new_name(se
     async with session(settings.with_overrides(confirmation="flag"), transport) as client:
         result = await client.call_tool("services_update", rename)
     assert data(result)["outcome"] == "applied"
-    assert data(result)["changes"] == [{"field": "name", "current": "svc", "new": "new"}]
+    assert data(result)["changes"] == [{"field": "name", "before": "svc", "after": "new"}]
     assert [r.line for r in transport.requests] == [
         "GET /v2.1/projects/demo/services/svc",
         "PATCH /v2.1/projects/demo/services/svc",

@@ -228,12 +228,15 @@ async def test_the_arguments_say_what_they_do(settings: Settings, wire: Recordin
         (tool,) = [t for t in (await client.list_tools()).tools if t.name == "services_list"]
     properties = tool.input_schema["properties"]
     assert list(properties) == [
-        "project_name", "deployment", "version", "labels", "deployment_version_ids", "fields", "limit"
+        "project_name", "deployment", "version", "labels", "deployment_version_ids", "exclude_labels",
+        "authentication_required", "fields", "limit"
     ]  # fmt: skip
     assert "any one" in properties["labels"]["description"]
     assert "default never match" in properties["version"]["description"]
     assert f"up to {DETAILS_MAX}" in properties["fields"]["description"]
-    assert {"description", "rate_limit_user_default", "endpoint"} <= set(properties["fields"]["items"]["enum"])
+    assert "services_create's data fields" in properties["fields"]["description"]
+    assert "any one" in properties["exclude_labels"]["description"]
+    assert "false: public" in properties["authentication_required"]["description"]
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,10 @@ async def test_update_preview_then_apply(settings: Settings, wire: RecordingTran
         "service_name": "svc-1",
         "message": "Applied: the service was updated on the preview's token (enough here: this client cannot ask "
         "the user).",
-        "changes": data(preview)["changes"],
+        "changes": [
+            {"field": "port", "before": 8080, "after": 9090},
+            {"field": "description", "before": "", "after": "new"},
+        ],
         "approved_by": "token",
         "sandbox": False,
     }

@@ -19,6 +19,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -96,11 +97,15 @@ PathRegex = Annotated[StrictStr, length(0, TEXT_MAX), AfterValidator(_compiles_a
 HealthPath = Annotated[StrictStr, length(1, TEXT_MAX), AfterValidator(_starts_with_slash)]
 
 _REQUEST = ConfigDict(extra="forbid", frozen=True)
+PER_CALLER_TWICE = (
+    "rate_limit_token and rate_limit_user_default are one limit (requests/minute per caller) under the older and "
+    "the current API's name: give only rate_limit_user_default"
+)
 _RESPONSE = ConfigDict(extra="allow")
 
 
 class HealthCheck(BaseModel):
-    """Defaults of interval and timeout: not documented."""
+    # No docstring: it would be a description in every schema; ServiceCreate's says that defaults are undocumented.
 
     model_config = _REQUEST
 
@@ -125,25 +130,28 @@ class _ServiceFields(BaseModel):
     )
     port: Port | MISSING = Field(default=MISSING, description="Port the instances listen on.")
     description: Text | MISSING = MISSING
-    labels: Labels | MISSING = Field(
-        default=MISSING, description="Replaces all labels; labels_set / labels_remove change single ones."
+    labels: Labels | MISSING = Field(default=MISSING, description="labels_set / labels_remove change single ones.")
+    authentication_required: StrictBool | MISSING = Field(
+        default=MISSING, description="false: the endpoint is public. Default not documented: set it."
     )
-    authentication_required: StrictBool | MISSING = Field(default=MISSING, description="false: the endpoint is public.")
     authentication_method_token_enabled: StrictBool | MISSING = Field(
-        default=MISSING, description="Accept UbiOps API tokens when authentication_required is true."
+        default=MISSING, description="Accept UbiOps API tokens when authentication is required."
     )
     request_logging_excluded_paths: PathRegex | MISSING = Field(
         default=MISSING,
-        description="Regex; requests with a matching path are not logged. Full or partial match: not documented, "
-        "so anchor it, e.g. '^/(healthz|metrics)$'.",
+        description="Regex of paths not logged; full or partial match is not documented: anchor it, "
+        "e.g. '^/(healthz|metrics)$'.",
     )
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged; replaces the list."
     )
-    health_check: HealthCheck | MISSING = Field(default=MISSING, description="Older API; current docs omit it.")
+    health_check: HealthCheck | MISSING = Field(
+        default=MISSING,
+        description="Older API; the current one sets health checks on the deployment version.",
+    )
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,
-        description="Older API: requests/minute per auth token. Current API: rate_limit_user_default.",
+        description="Older API's per-token limit; the current one's is rate_limit_user_default: use that.",
     )
     rate_limit: NullablePositiveInt | MISSING = Field(
         default=MISSING, description="Requests/minute, whole service; null: none."
@@ -161,13 +169,21 @@ class _ServiceFields(BaseModel):
         default=MISSING, description="Pass callers' auth headers to the instances."
     )
 
+    @model_validator(mode="after")
+    def _one_per_caller_limit(self) -> _ServiceFields:
+        """Two names of one limit in one request: refused, never a silent pick of one."""
+        if self.rate_limit_token is not MISSING and self.rate_limit_user_default is not MISSING:
+            raise ValueError(PER_CALLER_TWICE)
+        return self
+
     def to_body(self) -> dict[str, Any]:
         """The JSON body: only the fields the caller set."""
         return self.model_dump(mode="json")
 
 
 class ServiceCreate(_ServiceFields):
-    """A new service. Fields: the current API's unless marked Older API (the documented contract)."""
+    """Left out: not sent, the API's default applies (not documented unless stated). Older API: what the current
+    API does with it is not documented."""
 
     # Create requires what update leaves optional; the narrower types are intended.
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
@@ -181,7 +197,7 @@ class ServiceCreate(_ServiceFields):
         description="Port the instances listen on."
     )
     # A create has nothing to replace: the same types, described without the update's replace semantics.
-    labels: Labels | MISSING = Field(default=MISSING, description='e.g. {"team": "ml"}')
+    labels: Labels | MISSING = Field(default=MISSING, description="key: value")
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged, e.g. ['svg']."
     )

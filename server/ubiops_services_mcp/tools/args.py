@@ -38,6 +38,15 @@ def named(service: ServiceList, deployment: str | None, version: str | None) -> 
     return (not deployment or service.deployment == deployment) and (not version or service.version == version)
 
 
+def kept(service: ServiceList, exclude_labels: Mapping[str, str] | None, authentication_required: bool | None) -> bool:
+    """The filters the API lacks beyond names: no excluded label pair (any one excludes), and the asked-for
+    authentication (a service whose list entry does not say never matches it)."""
+    labels = service.labels or {}
+    if any(labels.get(key) == value for key, value in (exclude_labels or {}).items()):
+        return False
+    return authentication_required is None or service.authentication_required is authentication_required
+
+
 def _filterable(labels: dict[str, str] | None) -> dict[str, str] | None:
     """Label pairs that fit the API's 'k:v,k2:v2' filter."""
     if labels is not None:
@@ -45,18 +54,29 @@ def _filterable(labels: dict[str, str] | None) -> dict[str, str] | None:
     return labels
 
 
+SelectorLabels = Annotated[dict[LabelKey, Annotated[StrictStr, length(0, 256)]], length(0, 20)]
+ExcludeLabelsDoc = "Leave out services with any one of these pairs."
+AuthFilterDoc = "true: services requiring authentication; false: public ones."
+
+
 class Where(BaseModel):
-    """Services matching every field given."""
+    """Services matching every field given (all of them)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     labels: Annotated[
-        Annotated[dict[LabelKey, Annotated[StrictStr, length(0, 256)]], length(0, 20)] | None,
-        Field(description="Any one of these pairs."),
-        AfterValidator(_filterable),
+        SelectorLabels | None, Field(description="Any one of these pairs."), AfterValidator(_filterable)
     ] = None
+    exclude_labels: SelectorLabels | None = Field(default=None, description=ExcludeLabelsDoc)
     deployment: Name | None = Field(default=None, description="Deployment name.")
     version: Name | None = Field(default=None, description="Pinned version name; services on the default never match.")
+    authentication_required: StrictBool | None = Field(default=None, description=AuthFilterDoc)
+
+    @property
+    def empty(self) -> bool:
+        """Selects nothing in particular: every service (refused, so a slip cannot select them all)."""
+        chosen = (self.labels, self.exclude_labels, self.deployment, self.version)
+        return not any(chosen) and self.authentication_required is None
 
 
 WhereArg = Annotated[
@@ -65,7 +85,7 @@ WhereArg = Annotated[
 ]
 LabelsSetArg = Annotated[
     Labels | None,
-    Field(description="Add or change these labels; the others stay (no read needed)."),
+    Field(description="Add or change these labels; the others stay."),
 ]
 LabelsRemoveArg = Annotated[
     Annotated[list[LabelKey], length(0, 100)] | None,

@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 from mcp_types.version import is_version_at_least
 
 from ..api.errors import ApiError
-from ..api.models import ServiceUpdate
+from ..api.models import ServiceDetail, ServiceUpdate
 from .args import (
     NO_PROJECT_GIVEN,
     NO_SERVICE_GIVEN,
@@ -84,9 +84,9 @@ async def services_delete(
 
 UPDATE_DOC = (
     "Change services; each `data` field replaces its whole value. "
-    "Two steps: (1) without confirm: nothing changes; you get the diff and a confirmation_token; show the diff. "
-    "No read needed first: the diff shows the current value of each field it changes. "
-    "(2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
+    "Two steps, no read needed first: (1) without confirm: nothing changes; you get the diff (each field's current "
+    "and new value) and a confirmation_token; show it. (2) to apply: the same arguments, confirm=true and that token."
+    + _APPROVAL
 )
 DELETE_DOC = (
     "Delete services (their endpoints stop answering; deployments stay). Two steps: (1) without confirm: nothing "
@@ -204,14 +204,14 @@ async def _apply(
             steps.append(applied_step(plan, item, "not_applied"))
             continue
         try:
-            await _send(app, plan, item)
+            after = await _send(app, plan, item)
         except ApiError as error:
             failure = error
             log.item_failed(item, error)
             steps.append(applied_step(plan, item, "failed").model_copy(update={"error": log.error_info(error)}))
             continue
         log.item_done(item, "applied", approver)
-        steps.append(applied_step(plan, item, "applied"))
+        steps.append(applied_step(plan, item, "applied", after))
         if len(todo) > 1:  # a bulk change tells a waiting client each step, so that it keeps waiting
             await app.api.progress.note(f"{plan.operation}: {done} of {len(todo)} applied")
     if not plan.request.bulk:
@@ -219,12 +219,13 @@ async def _apply(
     return _bulk_result(app, plan, preview, steps, failure, approver)
 
 
-async def _send(app: AppState, plan: Plan, item: Item) -> None:
+async def _send(app: AppState, plan: Plan, item: Item) -> ServiceDetail | None:
+    """The change; an update returns the service as the API now holds it."""
     assert plan.project is not None
     if plan.operation == "update":
-        await app.api.update(plan.project, item.name, ServiceUpdate.model_validate(item.body))
-    else:
-        await app.api.delete(plan.project, item.name)
+        return await app.api.update(plan.project, item.name, ServiceUpdate.model_validate(item.body))
+    await app.api.delete(plan.project, item.name)
+    return None
 
 
 def _single_result(

@@ -12,12 +12,21 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
-from pydantic import AfterValidator, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
 from ..api.client import ServicesApi
 from ..api.errors import ApiError
 from ..api.models import NAME_MAX, ServiceList, length
-from .args import NO_PROJECT_GIVEN, ProjectArg, label_query, named
+from .args import (
+    NO_PROJECT_GIVEN,
+    AuthFilterDoc,
+    ExcludeLabelsDoc,
+    ProjectArg,
+    SelectorLabels,
+    kept,
+    label_query,
+    named,
+)
 from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result, usage_error_result
 from .state import NO_PROJECT, app_state
 
@@ -45,6 +54,7 @@ DetailField = Literal[
 ]
 ListField = Literal["id", "time_created", "time_updated", DetailField]
 DETAIL_FIELDS: Final = frozenset[str](get_args(DetailField))
+LIST_FIELDS: Final = frozenset[str](get_args(ListField))
 
 
 def _label_pairs(value: str | dict[str, str] | None) -> str | None:
@@ -84,18 +94,32 @@ LabelsArg = Annotated[
     ),
     AfterValidator(_label_pairs),
 ]
+ExcludeLabelsArg = Annotated[SelectorLabels | None, Field(description=ExcludeLabelsDoc)]
+AuthFilterArg = Annotated[StrictBool | None, Field(description=AuthFilterDoc)]
 VersionIdsArg = Annotated[
     Annotated[StrictStr, length(0, 4000)]
     | Annotated[list[Annotated[StrictStr, length(0, 64)]], length(0, FILTER_MAX)]
     | None,
-    Field(description="Deployment version ids."),
+    Field(description="Version ids."),
     AfterValidator(_id_list),
 ]
+
+
+def _known(names: list[str] | None) -> list[str] | None:
+    """Field names checked here rather than as an enum in the schema: the same refusal, without ~300 bytes that
+    repeat services_create's field names in what the model reads."""
+    if set(names or ()) - LIST_FIELDS - set(SUMMARY_FIELDS):  # the names are not echoed: input is not repeated
+        raise ValueError(f"holds an unknown field; known: {', '.join(sorted(LIST_FIELDS))}")
+    return names
+
+
 FieldsArg = Annotated[
-    list[ListField] | None,
+    Annotated[list[Annotated[StrictStr, length(1, 64)]], length(0, 50)] | None,
     Field(
-        description=f"Extra fields, e.g. ['description'] for what each is for (read for up to {DETAILS_MAX}).",
+        description="Extra fields (services_create's data fields, id, endpoint, time_created, time_updated), e.g. "
+        f"['description'] for what each is for; read for up to {DETAILS_MAX}.",
     ),
+    AfterValidator(_known),
 ]
 LimitArg = Annotated[StrictInt, Field(ge=1, le=10000)]
 
@@ -107,11 +131,14 @@ async def services_list(
     version: VersionArg = "",
     labels: LabelsArg = None,
     deployment_version_ids: VersionIdsArg = None,
+    exclude_labels: ExcludeLabelsArg = None,
+    authentication_required: AuthFilterArg = None,
     fields: FieldsArg = None,
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
     """List a project's services: name, deployment, version (absent: the deployment's default, which no tool here
-    shows), port, labels, authentication_required; `fields` adds more (absent: none set). Read-only.
+    shows), port, labels, authentication_required; `fields` adds more (absent: none set).
+    Filters given must all match. At most `limit`; `omitted` counts the rest. Read-only.
     """
     app = app_state(ctx)
     project = app.project(project_name)
@@ -120,7 +147,11 @@ async def services_list(
     details = not DETAIL_FIELDS.isdisjoint(fields or ())
     try:
         found = await app.api.list(project, _query(labels), _query(deployment_version_ids))
-        matched = [item for item in found if named(item, deployment, version)]
+        matched = [
+            item
+            for item in found
+            if named(item, deployment, version) and kept(item, exclude_labels, authentication_required)
+        ]
         rows, vanished = await _rows(app.api, project, matched[:limit], details)
     except ApiError as error:
         return api_error_result(error)

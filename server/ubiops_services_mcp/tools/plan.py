@@ -17,7 +17,7 @@ from mcp.server.mcpserver import Context
 from ..api.client import ServicesApi
 from ..api.errors import ApiError, NotFound, Target
 from ..api.models import ServiceDetail, ServiceUpdate
-from .args import BULK_MAX, Where, label_query, named
+from .args import BULK_MAX, Where, kept, label_query, named
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .state import AppState, app_state
 
@@ -62,8 +62,11 @@ class Request:
         chosen = [bool(self.service_name), self.service_names is not None, self.where is not None]
         if sum(chosen) != 1:
             return "Give exactly one of service_name, service_names or where.", "service_name"
-        if self.where is not None and not (self.where.labels or self.where.deployment or self.where.version):
-            return "where is empty: give labels, deployment or version.", "where"
+        if self.where is not None and self.where.empty:
+            return (
+                "where is empty: give labels, exclude_labels, deployment, version or authentication_required.",
+                "where",
+            )
         if operation != "update":
             return None
         if not self.body and not self.labels_set and not self.labels_remove:
@@ -218,7 +221,12 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> list[st
     where = request.where
     assert where is not None
     listed = await api.list(project, label_query(where.labels or {}))
-    return sorted(service.name for service in listed if named(service, where.deployment, where.version))
+    return sorted(
+        service.name
+        for service in listed
+        if named(service, where.deployment, where.version)
+        and kept(service, where.exclude_labels, where.authentication_required)
+    )
 
 
 async def _name_free(api: ServicesApi, project: str, name: str) -> bool:

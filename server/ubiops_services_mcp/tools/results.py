@@ -24,6 +24,14 @@ class FieldChange(BaseModel):
     new: Any = Field(description="Its value after the update.")
 
 
+class AppliedChange(BaseModel):
+    """A field an applied update changed: after it, the old value is no longer current."""
+
+    field: str = Field(description="Name of the field that changed.")
+    before: Any = Field(description="Its value before the update.")
+    after: Any = Field(description="Its value after the update.")
+
+
 class ChangedMeanwhile(BaseModel):
     """A change someone else made between the preview and the confirm."""
 
@@ -38,7 +46,9 @@ class ServiceChange(BaseModel):
 
     service_name: str
     step: ServiceStep = Field(description="What happened to this service in this call.")
-    changes: list[FieldChange] | None = Field(default=None, description="Update: field-level difference.")
+    changes: list[FieldChange] | list[AppliedChange] | None = Field(
+        default=None, description="Update: field-level difference (applied: before/after)."
+    )
     service: dict[str, Any] | None = Field(default=None, description="Delete preview: what would be lost.")
     recreate_with: dict[str, Any] | None = Field(default=None, description="Delete: services_create data.")
     error: ErrorInfo | None = Field(default=None, description="Why this service failed.")
@@ -120,7 +130,9 @@ class ChangeResult(BaseModel):
     project_name: str
     service_name: str | None = None
     message: str = Field(description="What happened and what to do next.")
-    changes: list[FieldChange] | None = Field(default=None, description="Update: field-level difference.")
+    changes: list[FieldChange] | list[AppliedChange] | None = Field(
+        default=None, description="Update: field-level difference (applied: before/after)."
+    )
     changed_since_preview: list[ChangedMeanwhile] | None = Field(
         default=None, description="Stale confirm: what someone else changed between the preview and now."
     )

@@ -37,7 +37,9 @@ UPDATE_SEE_CREATE = {
     "ServiceUpdate": "As in services_create; only the fields given change.",
     "HealthCheck": "As in services_create.",
 }
-UPDATE_OWN_DOCS = frozenset({"name", "version", "labels", "request_logging_excluded_extensions"})
+UPDATE_OWN_DOCS = frozenset({"name", "version", "labels"})
+# where's fields are services_list's filters (labels as an object only), described there.
+WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object); all given must match."}
 SANDBOX_NOTE = " SANDBOX: a local simulation of UbiOps; changes happen only there."
 SANDBOX_READ_NOTE = " SANDBOX: what it reads is a local simulation of UbiOps, not UbiOps."
 READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete services."
@@ -158,6 +160,8 @@ def build_tools(settings: Settings) -> list[Tool]:
         tool.parameters = compact_schema(tool.parameters)
         if name == "services_update" and "services_create" in settings.enabled_tools:
             tool.parameters = described_elsewhere(tool.parameters, UPDATE_SEE_CREATE, UPDATE_OWN_DOCS)
+        if name in MUTATING_TOOLS and "services_list" in settings.enabled_tools:
+            tool.parameters = described_elsewhere(tool.parameters, WHERE_SEE_LIST, frozenset())
         tool.fn_metadata.output_schema = output_schema(tool.fn_metadata.output_model)
         tools.append(tool)
     return tools

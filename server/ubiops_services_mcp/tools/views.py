@@ -10,12 +10,21 @@ from typing import Any
 
 from ..api.models import CREATE_FIELDS, ServiceDetail
 from .plan import Item, Plan
-from .results import PEOPLE_TEXT, ChangedMeanwhile, ChangeResult, FieldChange, ServiceChange, ServiceStep
+from .results import (
+    PEOPLE_TEXT,
+    AppliedChange,
+    ChangedMeanwhile,
+    ChangeResult,
+    FieldChange,
+    ServiceChange,
+    ServiceStep,
+)
 
 # Fields that move on every write or never move: not worth a line in "what changed meanwhile".
 _BOOKKEEPING = frozenset({"time_updated", "time_created", "id"})
-# What a bulk delete preview shows of each service: enough to recognise it.
-_RECOGNISE = ("deployment", "version", "port", "labels", "endpoint")
+# What a bulk delete preview shows of each service: enough to recognise it, and any text people wrote in it (seen
+# before the delete, with the note, not after).
+_RECOGNISE = ("deployment", "version", "port", "labels", "endpoint", "description")
 
 
 def sandbox_note(sandbox: bool) -> str:
@@ -28,6 +37,8 @@ def draft(plan: Plan, sandbox: bool) -> ChangeResult:
     result = ChangeResult(outcome="preview", project_name=plan.project, message="", sandbox=sandbox)
     if plan.request.bulk:
         result.services = [_preview_step(plan, item) for item in plan.items]
+        if plan.operation == "delete" and any(item.current.description for item in plan.items):
+            result.note = PEOPLE_TEXT
         return result
     result.service_name = plan.service
     if plan.items and plan.operation == "update":
@@ -46,7 +57,7 @@ def _preview_step(plan: Plan, item: Item) -> ServiceChange:
         changes = field_changes(item)
         return ServiceChange(service_name=item.name, step="preview" if changes else "unchanged", changes=changes)
     values = item.current.model_dump(mode="json")
-    shown = {key: values[key] for key in _RECOGNISE if values.get(key) not in (None, {}, [])}
+    shown = {key: values[key] for key in _RECOGNISE if values.get(key) not in (None, "", {}, [])}
     return ServiceChange(service_name=item.name, step="preview", service=shown)
 
 
@@ -54,8 +65,14 @@ def field_changes(item: Item) -> list[FieldChange]:
     return [FieldChange(field=f, current=c, new=n) for f, c, n in item.changes()]
 
 
-def applied_step(plan: Plan, item: Item, step: ServiceStep) -> ServiceChange:
-    """One service's line in a bulk result after the apply."""
+def applied_step(plan: Plan, item: Item, step: ServiceStep, after: ServiceDetail | None = None) -> ServiceChange:
+    """One service's line in a result after the apply: an applied update's diff as before/after (the old value is
+    no longer current), with the endpoint when the API's answer shows that it moved (a rename's URL)."""
+    if plan.operation == "update" and step == "applied":
+        done = [AppliedChange(field=f, before=b, after=a) for f, b, a in item.changes()]
+        if after is not None and after.endpoint != item.current.endpoint:
+            done.append(AppliedChange(field="endpoint", before=item.current.endpoint, after=after.endpoint))
+        return ServiceChange(service_name=item.name, step=step, changes=done)
     if plan.operation == "update":
         return ServiceChange(service_name=item.name, step=step, changes=field_changes(item))
     recreate = recreate_data(item.current) if step == "applied" else None
