@@ -95,7 +95,8 @@ async def test_the_card_is_served_as_an_mcp_app(settings: Settings, wire: Record
     assert content.mime_type == APP_MIME_TYPE
     html: str = content.text  # type: ignore[union-attr]
     assert html.lower().startswith("<!doctype html>")
-    assert "http://" not in html and "https://" not in html  # no external requests: the default CSP suffices
+    assert "http://" not in html
+    assert "https://" not in html
 
 
 async def test_the_code_rides_only_in_meta_and_the_model_is_told_to_wait(
@@ -110,7 +111,8 @@ async def test_the_code_rides_only_in_meta_and_the_model_is_told_to_wait(
     assert meta["approval_code"] not in preview.content[0].text  # type: ignore[union-attr]
     assert meta["approval_code"] not in json.dumps(preview.structured_content)
     message = data(preview)["message"]
-    assert "approval card" in message and "do not confirm it yourself" in message
+    assert "approval card" in message
+    assert "do not confirm it yourself" in message
 
 
 async def test_apply_sends_one_patch_approved_by_a_human_in_the_card(
@@ -189,7 +191,8 @@ async def test_a_call_that_is_not_this_cards_apply_is_refused(
         before = len(audit(settings))
         result = await client.call_tool(CARD_TOOL, call)
     if case == "unknown_argument":
-        assert result.is_error and wire.mutations == []
+        assert result.is_error
+        assert wire.mutations == []
         assert [line["outcome"] for line in audit(settings)[before:]] == ["refused"]
         assert expected in result.content[0].text  # type: ignore[union-attr]
         return
@@ -205,7 +208,8 @@ async def test_a_code_works_once(settings: Settings, wire: RecordingTransport) -
         before = len(audit(settings))
         again = await client.call_tool(CARD_TOOL, answer(meta))
     # The service changed (the first apply), so the token is stale too: either way nothing more is sent.
-    assert again.is_error and wire.mutations == []
+    assert again.is_error
+    assert wire.mutations == []
     assert [line["outcome"] for line in audit(settings)[before:]] == ["refused"]
 
 
@@ -260,7 +264,8 @@ async def test_require_human_lets_only_the_card_apply(settings: Settings, wire: 
         token = data(preview)["confirmation_token"]
         assert "only the card can apply it" in data(preview)["message"]
         by_model = await client.call_tool("services_update", {**UPDATE, "confirm": True, "confirmation_token": token})
-        assert by_model.is_error and wire.mutations == []
+        assert by_model.is_error
+        assert wire.mutations == []
         assert "applies it in the card" in data(by_model)["message"]
         applied = await client.call_tool(CARD_TOOL, answer(card(preview)))
     assert [r.method for r in wire.mutations] == ["PATCH"]
