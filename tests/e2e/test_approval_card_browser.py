@@ -107,14 +107,14 @@ def test_only_a_click_in_the_card_changes_anything(
     # Only the three clicks on Apply reached the API as changes (the creates are the test's setup).
     changes = [line for line in recorder.mutations if not line.startswith("POST")]
     assert changes == [
-        "PATCH /v2.1/projects/demo/services/shop-api",
         "PATCH /v2.1/projects/demo/services/shop-web",
+        "PATCH /v2.1/projects/demo/services/shop-api",
         "DELETE /v2.1/projects/demo/services/legacy-api",
     ]
     applied = [line for line in audit if line["outcome"] == "applied" and line["tool"] != "services_create"]
     assert [(a["service"], a["approved_by"], a["approved_via"]) for a in applied] == [
-        ("shop-api", "human", "card"),
         ("shop-web", "human", "card"),
+        ("shop-api", "human", "card"),
         ("legacy-api", "human", "card"),
     ]
 

@@ -64,9 +64,11 @@ try {
     await card.locator("button").first().waitFor({ timeout: 20000 });
     return await card.locator("#card").innerText();
   }
+  // After a click the card shows the outcome (role=status) or, after a change meanwhile, the refusal (role=alert).
   async function click(label, waitText) {
-    await card.getByRole("button", { name: label }).click();
-    await card.getByText(waitText, { exact: false }).first().waitFor({ timeout: 20000 });
+    await card.getByRole("button", { name: label, exact: true }).click();
+    await card.locator("#card").filter({ hasText: waitText }).locator("[role=status], [role=alert]").first()
+      .waitFor({ timeout: 20000 });
     return await card.locator("#card").innerText();
   }
   const scenario = async (name, fn) => { seen.scenarios[name] = await fn(); };
@@ -78,10 +80,10 @@ try {
       const doc = document.querySelector("#card").contentDocument;
       return doc === null;  // the host cannot reach into the sandboxed card: only events it sends
     });
-    await card.getByRole("button", { name: "Apply" }).focus();
+    await card.getByRole("button", { name: "Apply", exact: true }).focus();
     const focused = await card.locator(":focus").innerText();
     await page.keyboard.press("Enter");
-    await card.getByText("Applied", { exact: false }).first().waitFor({ timeout: 20000 });
+    await card.locator("#card [role=status]").waitFor({ timeout: 20000 });
     return { shown, focused, keyboard, after: await card.locator("#card").innerText() };
   });
   await scenario("delete", async () => {
