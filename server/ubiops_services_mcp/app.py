@@ -11,10 +11,19 @@ from dataclasses import replace
 from typing import Any, Final
 
 import httpx
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, GetPromptResult, InputRequiredResult
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    GetPromptResult,
+    InputRequiredResult,
+    ListResourcesResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+)
 from mcp.types import Tool as MCPTool
 from pydantic import SecretStr, ValidationError
 
@@ -25,6 +34,9 @@ from .identity import lacks_scope
 from .metrics import Metrics, call_outcome
 from .settings import MUTATING_TOOLS, Settings
 from .tools import backstop, services
+from .tools.approval import card_extension
+from .tools.card import CARD_TOOL, CARD_TOOLS, CARD_URI, resources_for_client, tools_for_client
+from .tools.codes import ApprovalCodes
 from .tools.confirmation import PreviewMemory, Signer, previews_key
 from .tools.results import validation_error_result
 from .tools.state import AppState
@@ -74,7 +86,7 @@ class ServicesServer(MCPServer[AppState]):
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None
     ) -> CallToolResult | InputRequiredResult:
         """A mutating call always ends with one audit line and a structured result, whatever happens inside."""
-        if name not in MUTATING_TOOLS or context is None:
+        if (name not in MUTATING_TOOLS and name != CARD_TOOL) or context is None:
             return await self._call_tool(name, arguments, context)
         with counting_lines() as written:
             refusal = backstop.audit_refusal(context, name, arguments)  # fail closed: no change goes unrecorded
@@ -101,6 +113,17 @@ class ServicesServer(MCPServer[AppState]):
                 raise
             return validation_error_result(name, error.__cause__)
 
+    async def _handle_list_tools(
+        self, ctx: ServerRequestContext[AppState], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
+        """A client without MCP Apps sees no app-only tool and no link to the approval card."""
+        return tools_for_client(await super()._handle_list_tools(ctx, params), ctx)
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[AppState], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        return resources_for_client(await super()._handle_list_resources(ctx, params), ctx)
+
     async def get_prompt(
         self, name: str, arguments: dict[str, Any] | None = None, context: Context[AppState, Any] | None = None
     ) -> GetPromptResult | InputRequiredResult:
@@ -124,6 +147,8 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
             stack.callback(audit.close)
             previews = PreviewMemory(settings.previews_path, settings.confirmation_ttl_s, previews_key(settings.secret))
             stack.callback(previews.close)
+            codes = ApprovalCodes(settings.secret, settings.previews_path, settings.confirmation_ttl_s)
+            stack.callback(codes.close)
             state = AppState(
                 api=ServicesApi(http, settings.api_config().retry, observer=metrics),
                 settings=settings,
@@ -132,12 +157,19 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
                 sandbox=settings.uses_sandbox,
                 metrics=metrics,
                 previews=previews,
+                codes=codes,
             )
             if isinstance(owner, ServicesServer):
                 owner.state = state
                 stack.callback(setattr, owner, "state", None)
             yield state
 
+    tools = services.build_tools(settings)
+    apps = card_extension(settings)
+    if apps is not None:  # the previews of update and delete show as the approval card (Apps clients only)
+        for tool in tools:
+            if tool.name in CARD_TOOLS:
+                tool.meta = {**(tool.meta or {}), "ui": {"resourceUri": CARD_URI}}
     server = ServicesServer(
         name="ubiops-services-mcp",
         title="UbiOps services",
@@ -146,8 +178,9 @@ def create_server(settings: Settings, transport: httpx.AsyncBaseTransport | None
         website_url="https://github.com/ubiops/ubiops-services-mcp",
         lifespan=lifespan,
         log_level="WARNING",
-        tools=services.build_tools(settings),
+        tools=tools,
         request_state_security=_request_state_security(settings),
+        extensions=[apps] if apps is not None else None,
     )
     server.metrics = metrics
     server.write_scope = settings.write_scope if settings.oauth_issuer is not None else None

@@ -127,8 +127,7 @@ async def test_update_preview_then_apply(settings: Settings, wire: RecordingTran
         "outcome": "applied",
         "project_name": "demo",
         "service_name": "svc-1",
-        "message": "Applied: the service was updated on the preview's token (enough here: this client cannot ask "
-        "the user).",
+        "message": "Applied: the service was updated on the preview's token.",
         "changes": [
             {"field": "port", "before": 8080, "after": 9090},
             {"field": "description", "before": "", "after": "new"},
@@ -154,8 +153,7 @@ async def test_delete_preview_then_apply_returns_undo(settings: Settings, wire: 
         "outcome": "applied",
         "project_name": "demo",
         "service_name": "svc-1",
-        "message": "Deleted on the preview's token (enough here: this client cannot ask the user). "
-        "services_create with recreate_with restores its configuration.",
+        "message": "Deleted on the preview's token. services_create with recreate_with restores its configuration.",
         "recreate_with": {k: v for k, v in data(preview)["service"].items() if k in data(deleted)["recreate_with"]},
         "approved_by": "token",
         "sandbox": False,

@@ -11,8 +11,10 @@ from mcp.types import CallToolResult
 
 from ..api.errors import ApiError
 from . import backstop
+from .card import card_meta, shows_card
+from .elicit import human_can_answer
 from .plan import Item, Plan
-from .results import Approver, ChangeResult, ErrorInfo, Outcome, api_error_result, as_result
+from .results import Approver, ChangeResult, ErrorInfo, Outcome, Via, api_error_result, as_result
 from .state import AppState, api_fields, caller
 from .views import meanwhile, overlap, snapshot
 
@@ -26,10 +28,14 @@ _NEXT = "To apply: the same arguments plus confirm=true and this confirmation_to
 class ChangeLog:
     """Builds the results of one update or delete call and writes their audit lines in the same step."""
 
-    def __init__(self, app: AppState, ctx: Context, plan: Plan) -> None:
+    def __init__(self, app: AppState, ctx: Context, plan: Plan, *, via: Via | None = None) -> None:
         self._app = app
+        self._ctx = ctx
         self._plan = plan
+        self._card = shows_card(ctx, app)
         self._base: dict[str, Any] = {"tool": f"services_{plan.operation}", "project": plan.project, **caller(ctx)}
+        if via is not None:
+            self._base["via"] = via
 
     def preview(self, draft: ChangeResult) -> CallToolResult:
         taken = (
@@ -58,9 +64,10 @@ class ChangeLog:
         what = "services" if self._plan.request.bulk else "service"
         reason = (
             f"Not applied: the {what} changed since the preview; changed_since_preview lists what someone else "
-            f"changed. Those changes {touches} what this call changes. If the user's approval still fits, confirm "
-            "with the fresh token below; otherwise ask the user."
+            f"changed. Those changes {touches} what this call changes."
         )
+        if not self._card:
+            reason += " If the user's approval still fits, confirm with the fresh token below; otherwise ask the user."
         draft = draft.model_copy(update={"changed_since_preview": changed})
         return self._with_token(draft, "refused", reason, is_error=True)
 
@@ -84,8 +91,8 @@ class ChangeLog:
         self._record("failed", **api_fields(error))
         return api_error_result(error)
 
-    def item_done(self, item: Item, outcome: Outcome, approver: Approver) -> None:
-        self._record(outcome, [item], approved_by=approver)
+    def item_done(self, item: Item, outcome: Outcome, approver: Approver, via: Via | None = None) -> None:
+        self._record(outcome, [item], approved_by=approver, approved_via=via)
 
     def item_failed(self, item: Item, error: ApiError) -> None:
         self._record("failed", [item], **api_fields(error))
@@ -108,15 +115,33 @@ class ChangeLog:
         self._app.previews.remember(token, snapshot(self._plan))
         until = datetime.fromtimestamp(expires, UTC)
         expires_at = until.isoformat().replace("+00:00", "Z")
-        message += (
-            f" {_NEXT} (valid until {until:%H:%M:%S} UTC; then preview again). If the user's client supports it, the"
-            " server then asks them there too (a no changes nothing); otherwise the token suffices."
-        )
+        message += " " + self._next_step(f"{until:%H:%M:%S} UTC")
         self._record(outcome, reason=message if outcome == "refused" else None)
         result = draft.model_copy(
             update={"outcome": outcome, "message": message, "confirmation_token": token, "expires_at": expires_at}
         )
-        return as_result(result, is_error=is_error)
+        shown = as_result(result, is_error=is_error)
+        if self._card:  # the card's code rides in _meta, which hosts keep from the model
+            shown.meta = card_meta(self._app, self._plan, token, expires_at)
+        return shown
+
+    def _next_step(self, until: str) -> str:
+        """The one sentence that says what happens next for this client: card, elicitation, or the token."""
+        settings = self._app.settings
+        if self._card:
+            only = " (only the card can apply it)" if settings.require_human else ""
+            return (
+                f"The user sees this change in an approval card and can apply or decline it there until {until}"
+                f"{only}: do not confirm it yourself; tell them it awaits their click, and wait for their word."
+            )
+        valid = f"(valid until {until}; then preview again)"
+        if human_can_answer(self._ctx, settings):
+            return f"{_NEXT} {valid}: the server then asks the user in their client, and only their yes applies it."
+        if settings.require_human:
+            return (
+                "This server needs a person to approve each change, and this client cannot ask one: it stays a preview."
+            )
+        return f"{_NEXT} {valid}: the token is the approval, so use it only if the user approved exactly this change."
 
     def _record(self, outcome: Outcome | str, items: list[Item] | None = None, **extra: Any) -> None:
         """One audit line per service (a failed read: one for the request); never a secret."""

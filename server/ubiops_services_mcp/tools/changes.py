@@ -30,10 +30,11 @@ from .args import (
     UpdateData,
     WhereArg,
 )
+from .card import shows_card
 from .change_log import ChangeLog
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, delete_answer, human_can_answer
 from .plan import Item, Plan, plan_delete, plan_update, read_plan
-from .results import Approver, ChangeResult, ServiceChange, as_result, usage_error_result
+from .results import Approver, ChangeResult, ServiceChange, Via, as_result, usage_error_result
 from .state import NO_PROJECT, AppState, app_state
 from .views import applied_step, draft, sandbox_note, snapshot
 
@@ -43,12 +44,11 @@ _APPROVAL = (
 )
 
 
-# What approved_by means, said in the message a model reads.
-APPROVED_BY: dict[Approver, str] = {
-    "human": ", approved by the user in their client",
-    "token": " on the preview's token (enough here: this client cannot ask the user)",
-    "flag": " on confirm=true alone (the server's flag mode)",
-}
+def approved_words(approver: Approver, via: Via | None) -> str:
+    """Who approved, in words a person reads, for the applied result's message."""
+    if approver == "human":
+        return ", approved by the user " + ("in the approval card" if via == "card" else "when asked in their client")
+    return " on the preview's token" if approver == "token" else " on confirm=true alone (flag mode)"
 
 
 async def services_update(
@@ -98,14 +98,22 @@ services_delete.__doc__ = DELETE_DOC
 
 
 async def _change(
-    app: AppState, ctx: Context, plan: Plan, human: ElicitationResult[Any], confirm: bool, token: str | None
+    app: AppState,
+    ctx: Context,
+    plan: Plan,
+    human: ElicitationResult[Any] | None,
+    confirm: bool,
+    token: str | None,
+    *,
+    card: bool = False,
 ) -> CallToolResult:
-    """One update or delete call, whatever it selects: refuse, preview or apply."""
+    """One update or delete call, whatever it selects: refuse, preview or apply. `card`: the call is the approval
+    card's Apply (its code already checked), so the person's click is the human answer."""
     if plan.project is None:
         return usage_error_result(NO_PROJECT, "project_name")
     if plan.problem is not None:
         return usage_error_result(*plan.problem)
-    log = ChangeLog(app, ctx, plan)
+    log = ChangeLog(app, ctx, plan, via="card" if card else None)
     if plan.error is not None:
         return log.failed(plan.error)
     preview = draft(plan, app.sandbox)
@@ -113,11 +121,11 @@ async def _change(
         return log.done(preview, "unchanged", "No service matches the selection: nothing to change.")
     if plan.operation == "update" and not any(item.changes() for item in plan.items):
         return log.done(preview, "unchanged", "Nothing to change: the services already have these values.")
-    refusal = _gate(app, ctx, plan, preview, confirm, token, human, log)
+    refusal = _gate(app, ctx, plan, preview, confirm, token, human, log, card=card)
     if refusal is not None:
         return refusal
-    approver = _approver(app, ctx)
-    if approver == "human" and not _answered_in_earlier_round(ctx):
+    approver, via = _approver(app, ctx, card)
+    if via == "elicitation" and not _answered_in_earlier_round(ctx):
         fresh = await read_plan(app, plan.operation, plan.project, plan.request)
         if fresh.error is not None:
             return log.failed(fresh.error)
@@ -125,7 +133,7 @@ async def _change(
             return ChangeLog(app, ctx, fresh).stale(draft(fresh, app.sandbox), before=snapshot(plan))
     if app.audit.failing:  # it failed while this call waited (for the human, or for the reads)
         return log.audit_unavailable()
-    return await _apply(app, plan, preview, log, approver)
+    return await _apply(app, plan, preview, log, approver, via)
 
 
 def _gate(
@@ -135,8 +143,10 @@ def _gate(
     preview: ChangeResult,
     confirm: bool,
     token: str | None,
-    human: ElicitationResult[Any],
+    human: ElicitationResult[Any] | None,
     log: ChangeLog,
+    *,
+    card: bool,
 ) -> CallToolResult | None:
     """None when the change may be applied now; otherwise the preview, refusal or declined result."""
     if app.settings.read_only:
@@ -150,10 +160,14 @@ def _gate(
         return log.stale(preview, before=app.previews.recall(token))
     if refusal is not None:
         return log.refused(preview, f"Not applied: {refusal}.", refusal.reason)
-    if human_can_answer(ctx, app.settings):
+    if card:
+        return None
+    if human is not None and human_can_answer(ctx, app.settings):
         return _human_answer(plan, preview, human, log)
     if app.settings.require_human:
         message = "Not applied: this server needs a human to approve each change, and this client cannot ask them."
+        if shows_card(ctx, app):
+            message = "Not applied: this server needs a human to approve each change: the user applies it in the card."
         return log.done(preview, "refused", message, is_error=True, why="require_human")
     return None
 
@@ -179,10 +193,12 @@ def _human_answer(
     return log.done(preview, "declined", "The user did not approve: nothing was changed.")
 
 
-def _approver(app: AppState, ctx: Context) -> Approver:
+def _approver(app: AppState, ctx: Context, card: bool) -> tuple[Approver, Via | None]:
+    if card:
+        return "human", "card"
     if human_can_answer(ctx, app.settings):
-        return "human"
-    return "token" if app.settings.confirmation == "preview" else "flag"
+        return "human", "elicitation"
+    return ("token" if app.settings.confirmation == "preview" else "flag"), None
 
 
 def _answered_in_earlier_round(ctx: Context) -> bool:
@@ -192,7 +208,7 @@ def _answered_in_earlier_round(ctx: Context) -> bool:
 
 
 async def _apply(
-    app: AppState, plan: Plan, preview: ChangeResult, log: ChangeLog, approver: Approver
+    app: AppState, plan: Plan, preview: ChangeResult, log: ChangeLog, approver: Approver, via: Via | None
 ) -> CallToolResult:
     """Send the changes in order; the first failure stops the rest, and the result says which were applied."""
     assert plan.project is not None
@@ -210,13 +226,13 @@ async def _apply(
             log.item_failed(item, error)
             steps.append(applied_step(plan, item, "failed").model_copy(update={"error": log.error_info(error)}))
             continue
-        log.item_done(item, "applied", approver)
+        log.item_done(item, "applied", approver, via)
         steps.append(applied_step(plan, item, "applied", after))
         if len(todo) > 1:  # a bulk change tells a waiting client each step, so that it keeps waiting
             await app.api.progress.note(f"{plan.operation}: {done} of {len(todo)} applied")
     if not plan.request.bulk:
-        return _single_result(app, plan, preview, steps[0], failure, approver, log)
-    return _bulk_result(app, plan, preview, steps, failure, approver)
+        return _single_result(app, plan, preview, steps[0], failure, (approver, via), log)
+    return _bulk_result(app, plan, preview, steps, failure, (approver, via))
 
 
 async def _send(app: AppState, plan: Plan, item: Item) -> ServiceDetail | None:
@@ -234,21 +250,23 @@ def _single_result(
     preview: ChangeResult,
     step: ServiceChange,
     failure: ApiError | None,
-    approver: Approver,
+    approval: tuple[Approver, Via | None],
     log: ChangeLog,
 ) -> CallToolResult:
     """One service's result, from its step: the diff applied, or the data that re-creates what was deleted."""
     if failure is not None:
         return log.error_result(failure)
     where = sandbox_note(app.sandbox)
+    approver, via = approval
+    words = approved_words(approver, via)
     update: dict[str, Any] = {"outcome": "applied", "approved_by": approver}
+    if via is not None:
+        update["approved_via"] = via
     if plan.operation == "update":
-        update["message"] = f"Applied{where}: the service was updated{APPROVED_BY[approver]}."
+        update["message"] = f"Applied{where}: the service was updated{words}."
         update["changes"] = step.changes
     else:
-        update["message"] = (
-            f"Deleted{where}{APPROVED_BY[approver]}. services_create with recreate_with restores its configuration."
-        )
+        update["message"] = f"Deleted{where}{words}. services_create with recreate_with restores its configuration."
         update["recreate_with"] = step.recreate_with
         update["service"] = None
     applied = preview.model_copy(update=update)
@@ -262,12 +280,13 @@ def _bulk_result(
     preview: ChangeResult,
     steps: list[ServiceChange],
     failure: ApiError | None,
-    approver: Approver,
+    approval: tuple[Approver, Via | None],
 ) -> CallToolResult:
+    approver, via = approval
     done = sum(step.step == "applied" for step in steps)
     verb = "updated" if plan.operation == "update" else "deleted"
     if failure is None:
-        message = f"Applied{sandbox_note(app.sandbox)}: {done} service(s) {verb}{APPROVED_BY[approver]}."
+        message = f"Applied{sandbox_note(app.sandbox)}: {done} service(s) {verb}{approved_words(approver, via)}."
         result = preview.model_copy(update={"outcome": "applied", "message": message, "services": steps})
     else:
         message = (
@@ -276,4 +295,6 @@ def _bulk_result(
         )
         result = preview.model_copy(update={"outcome": "stopped", "message": message, "services": steps})
     result.approved_by = approver
+    if via is not None:
+        result.approved_via = via
     return as_result(result, is_error=failure is not None)

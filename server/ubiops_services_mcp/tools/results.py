@@ -16,6 +16,7 @@ from ..safe_text import shown as shown  # re-exported: the escaping rule lives i
 Outcome = Literal["preview", "applied", "unchanged", "refused", "declined", "stopped"]
 ServiceStep = Literal["preview", "applied", "unchanged", "failed", "not_applied"]
 Approver = Literal["human", "token", "flag"]
+Via = Literal["card", "elicitation"]
 
 
 class FieldChange(BaseModel):
@@ -149,6 +150,7 @@ class ChangeResult(BaseModel):
     approved_by: Approver | None = Field(
         default=None, description="Applied: who approved (the human in their client, or the preview's token)."
     )
+    approved_via: Via | None = Field(default=None, description="How the human approved.")
     sandbox: bool = Field(description="true: the local sandbox, not UbiOps: nothing here exists on UbiOps.")
 
 

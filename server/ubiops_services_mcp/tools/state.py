@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from mcp.server.mcpserver import Context
+from pydantic import SecretStr
 
 from ..api.auth import current_caller_token
 from ..api.client import ServicesApi
@@ -15,6 +17,7 @@ from ..http_auth import fingerprint
 from ..identity import user_fields
 from ..metrics import Metrics
 from ..settings import Settings
+from .codes import ApprovalCodes
 from .confirmation import PreviewMemory, Signer
 from .progress import progress_for
 
@@ -30,6 +33,7 @@ class AppState:
     sandbox: bool
     previews: PreviewMemory = field(default_factory=PreviewMemory)
     metrics: Metrics = field(default_factory=Metrics)
+    codes: ApprovalCodes = field(default_factory=lambda: ApprovalCodes(SecretStr(secrets.token_urlsafe(32))))
 
     def project(self, project_name: str | None) -> str | None:
         """The project a call is about: its own argument, else (None or "") the configured default."""
