@@ -18,6 +18,7 @@ from ..api.client import ServicesApi
 from ..api.errors import ApiError
 from ..api.models import NAME_MAX, ServiceList, length
 from .args import NO_PROJECT_GIVEN, ProjectArg, label_query, named
+from .catalog import Catalog
 from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result, usage_error_result
 from .state import NO_PROJECT, app_state
 
@@ -110,8 +111,8 @@ async def services_list(
     fields: FieldsArg = None,
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
-    """List a project's services: name, deployment, version (absent: the deployment's default, which no tool here
-    shows), port, labels, authentication_required; `fields` adds more (absent: none set). Read-only.
+    """List a project's services: name, deployment, version (absent: follows the default, given as
+    default_version), port, labels, authentication_required; `fields` adds more (absent: none set). Read-only.
     """
     app = app_state(ctx)
     project = app.project(project_name)
@@ -122,6 +123,7 @@ async def services_list(
         found = await app.api.list(project, _query(labels), _query(deployment_version_ids))
         matched = [item for item in found if named(item, deployment, version)]
         rows, vanished = await _rows(app.api, project, matched[:limit], details)
+        defaults = await Catalog(app.api, project).defaults(row["deployment"] for row in rows if not row["version"])
     except ApiError as error:
         return api_error_result(error)
     keep = (*SUMMARY_FIELDS, *(fields or ()))
@@ -130,7 +132,7 @@ async def services_list(
         total=len(matched),
         returned=len(rows),
         omitted=max(len(matched) - limit, 0),
-        services=[_summary(row, keep) for row in rows],
+        services=[_summary(row, keep, defaults) for row in rows],
         sandbox=app.sandbox,
         **_detail_notes(details, min(len(matched), limit), vanished),
     )
@@ -169,6 +171,9 @@ async def _rows(
     return rows + [item.model_dump(mode="json") for item in tail], vanished
 
 
-def _summary(item: dict[str, Any], keep: tuple[str, ...]) -> ServiceSummary:
+def _summary(item: dict[str, Any], keep: tuple[str, ...], defaults: dict[str, str]) -> ServiceSummary:
     """The kept fields that have a value: a list costs the model's context, and null says nothing here."""
-    return ServiceSummary.model_validate({key: item[key] for key in keep if item.get(key) is not None})
+    values = {key: item[key] for key in keep if item.get(key) is not None}
+    if item.get("version") is None and item.get("deployment") in defaults:
+        values["default_version"] = defaults[item["deployment"]]
+    return ServiceSummary.model_validate(values)
