@@ -181,7 +181,7 @@ class ServiceCreate(_ServiceFields):
         description="Port the instances listen on."
     )
     # A create has nothing to replace: the same types, described without the update's replace semantics.
-    labels: Labels | MISSING = Field(default=MISSING, description='e.g. {"team": "ml"}')
+    labels: Labels | MISSING = MISSING
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged, e.g. ['svg']."
     )

@@ -34,14 +34,14 @@ VERSIONS_MAX: Final = READS_MAX
 DEPLOYMENT_KEEP: Final = ("name", "description", "labels", "default_version", "creation_date", "last_updated")
 VERSION_DROP: Final = frozenset({"deployment", "default"})  # said once, by the deployment's default_version
 
-DeploymentNameArg = Annotated[Name, Field(description="Deployment name.")]
+DeploymentNameArg = Name
 
 
 async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN) -> Annotated[
     CallToolResult, DeploymentsResult
 ]:  # fmt: skip
-    """Deployments a service can point at: each one's default version (what version null runs) and versions with
-    status and instance bounds. Read-only."""
+    """Deployments, each with default_version (what version null runs) and versions: status, instance bounds.
+    Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
@@ -67,7 +67,7 @@ async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_G
 async def deployments_get(
     deployment_name: DeploymentNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, DeploymentResult]:
-    """One deployment and its versions in full: default version, status, instance bounds, ports, ids. Read-only."""
+    """One deployment in full: versions with status, instance bounds, ports, ids. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:

@@ -74,9 +74,9 @@ def _id_list(value: str | list[str] | None) -> str | None:
 
 
 # Names default to "" rather than None: the SDK would turn the string "null" into None, and so drop the filter.
-DeploymentArg = Annotated[StrictStr, length(0, NAME_MAX), Field(description="Deployment name.")]
+DeploymentArg = Annotated[StrictStr, length(0, NAME_MAX)]
 VersionArg = Annotated[
-    StrictStr, length(0, NAME_MAX), Field(description="Pinned version name; services on the default never match.")
+    StrictStr, length(0, NAME_MAX), Field(description="Pinned version; services on the default never match.")
 ]
 LabelsArg = Annotated[
     Annotated[StrictStr, length(0, 2000)] | Annotated[dict[StrictStr, StrictStr], length(0, FILTER_MAX)] | None,

@@ -40,7 +40,7 @@ UPDATE_SEE_CREATE = {
     "HealthCheck": "As in services_create.",
 }
 UPDATE_OWN_DOCS = frozenset({"name", "version", "labels", "request_logging_excluded_extensions"})
-SANDBOX_NOTE = " SANDBOX: a local simulation of UbiOps; changes happen only there."
+SANDBOX_NOTE = " SANDBOX: a local simulation, not UbiOps."
 SANDBOX_READ_NOTE = " SANDBOX: what it reads is a local simulation of UbiOps, not UbiOps."
 READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete services."
 
@@ -50,8 +50,8 @@ async def services_create(
 ) -> Annotated[CallToolResult, CreateResult]:
     """Create a service: an HTTPS endpoint in front of one port of a deployment's instances.
 
-    Applied at once (no preview). A taken name, or a deployment or version that does not exist, fails and makes
-    nothing (the error names those that exist): no need to check first.
+    Applied at once (no preview). A taken name or an unknown deployment or version fails, changing nothing, and
+    the error names what exists: no need to check first.
     """
     app = app_state(ctx)
     project = app.project(project_name)
@@ -99,8 +99,7 @@ async def services_get(
 async def services_status(
     service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, StatusResult]:
-    """Whether a service's instances are ready: instances_ready, out of the minimum/maximum_instances its version
-    scales between. Read-only."""
+    """Whether a service is ready: instances_ready, and its version's minimum/maximum_instances. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
