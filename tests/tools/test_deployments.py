@@ -52,7 +52,8 @@ async def test_deployments_get_in_full(settings: Settings, wire: RecordingTransp
     first = got["versions"][0]
     assert (first["id"], first["version"], first["maximum_instances"]) == (V1_ID, "v1", 1)
     assert first["ports"] == [{"public_port": 8080, "deployment_port": 8080, "protocol": "tcp"}]
-    assert "default" not in first and "deployment" not in first
+    assert "default" not in first
+    assert "deployment" not in first
 
 
 async def test_deployments_get_of_a_missing_one_names_those_that_exist(
@@ -156,7 +157,8 @@ async def test_unreadable_deployments_leave_the_facts_out_and_the_api_decides(se
     async with session(settings, transport) as client:
         got = await client.call_tool("services_get", {"service_name": "s"})
         created = await client.call_tool("services_create", {"data": {"name": "s", "deployment": "x", "port": 1}})
-    assert not got.is_error and "default_version" not in data(got)
+    assert not got.is_error
+    assert "default_version" not in data(got)
     assert not created.is_error
     assert [r.method for r in transport.mutations] == ["POST"]
 
@@ -179,7 +181,8 @@ async def test_read_only_and_the_allow_list_cover_the_deployment_tools(
     assert set(tools) == expected
     for name in {"deployments_list", "deployments_get"} & expected:
         annotations = tools[name].annotations
-        assert annotations is not None and annotations.read_only_hint is True
+        assert annotations is not None
+        assert annotations.read_only_hint is True
         assert tools[name].output_schema is not None
 
 

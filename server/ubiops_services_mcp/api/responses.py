@@ -114,7 +114,8 @@ def parse_list(response: httpx.Response, target: Target) -> list[ServiceList]:
 
 def parse_items(response: httpx.Response, model: type[_M], target: Target) -> list[_M]:
     """A JSON list of `model` objects (deployments, versions)."""
-    return _validated(response, target, TypeAdapter(list[model]).validate_python, f"a list of {model.__name__}")
+    adapter: TypeAdapter[list[_M]] = TypeAdapter(list[model])  # pyright: ignore[reportInvalidTypeForm]
+    return _validated(response, target, adapter.validate_python, f"a list of {model.__name__}")
 
 
 def _validated(response: httpx.Response, target: Target, validate: Callable[[Any], _T], what: str) -> _T:

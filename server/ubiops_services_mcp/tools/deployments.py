@@ -11,7 +11,6 @@ from typing import Annotated, Any, Final
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
-from pydantic import Field
 
 from ..api.errors import ApiError, NotFound
 from ..api.models import Deployment, DeploymentVersion, Name
