@@ -98,9 +98,10 @@ async def test_create_refuses_a_missing_version_before_the_post(
     assert wire.lines == [VERSIONS]
     assert wire.mutations == []
     assert data(result)["error"] == {
-        "code": "invalid_argument",
+        "code": "not_found",
         "message": "Deployment 'hello-world' has no version 'v3'; versions: v1 (default), v2. Nothing was created.",
         "retryable": False,
+        "hint": "Use one of those, or no version to follow the default.",
         "field": "data.version",
     }
 

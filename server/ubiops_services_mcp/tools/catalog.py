@@ -10,7 +10,7 @@ the API decides.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
@@ -22,6 +22,21 @@ READS_AT_ONCE: Final = 4
 """Deployment reads in flight at once."""
 READS_MAX: Final = 50
 """Most deployments one call reads: past that, results leave default_version out."""
+
+
+class MissingTarget(NotFound):
+    """A deployment or version the request names does not exist: refused before anything was sent."""
+
+    def __init__(self, message: str, field: str, hint: str) -> None:
+        super().__init__(message)
+        self.field, self._hint = field, hint
+
+    @property
+    def hint(self) -> str:
+        return self._hint
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "field": self.field, "attempts": None}
 
 
 class Catalog:
@@ -73,17 +88,19 @@ class Catalog:
                 group.start_soon(worker)
         return found
 
-    async def problem(self, deployment: str, version: str | None) -> tuple[str, str] | None:
-        """(message, field) when a service cannot point at this deployment and version, naming what exists;
-        None when it can, or when that could not be read."""
+    async def missing(self, deployment: str, version: str | None, outcome: str = "") -> MissingTarget | None:
+        """Why a service cannot point at this deployment and version, naming what exists (`outcome` is appended:
+        what was not done); None when it can, or when that could not be read (the API decides then)."""
         try:
             versions = await self.versions(deployment)
             if versions is None:
                 names = ", ".join(sorted(d.name for d in await self.api.deployments(self.project))) or "none"
-                return f"No deployment {deployment!r} in project {self.project!r}; deployments: {names}.", "deployment"
+                message = f"No deployment {deployment!r} in project {self.project!r}; deployments: {names}.{outcome}"
+                return MissingTarget(message, "data.deployment", "Use one of those; deployments_get shows versions.")
         except ApiError:
             return None
         if version is None or any(v.version == version for v in versions):
             return None
         listed = ", ".join(v.version + (" (default)" if v.default else "") for v in versions) or "none"
-        return f"Deployment {deployment!r} has no version {version!r}; versions: {listed}.", "version"
+        message = f"Deployment {deployment!r} has no version {version!r}; versions: {listed}.{outcome}"
+        return MissingTarget(message, "data.version", "Use one of those, or no version to follow the default.")

@@ -76,8 +76,7 @@ async def deployments_get(
         deployment = await app.api.deployment(project, deployment_name)
         versions = await catalog.versions(deployment_name) or []
     except NotFound as error:
-        problem = await catalog.problem(deployment_name, None)
-        return usage_error_result(*problem) if problem else api_error_result(error)
+        return api_error_result(await catalog.missing(deployment_name, None) or error)
     except ApiError as error:
         return api_error_result(error)
     result = DeploymentResult(

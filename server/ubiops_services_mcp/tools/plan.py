@@ -18,7 +18,7 @@ from ..api.client import ServicesApi
 from ..api.errors import ApiError, NotFound, Target
 from ..api.models import ServiceDetail, ServiceUpdate
 from .args import BULK_MAX, Where, label_query, named
-from .catalog import Catalog
+from .catalog import Catalog, MissingTarget
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .state import AppState, app_state
 
@@ -202,7 +202,7 @@ async def read_plan(
         catalog = Catalog(app.api, plan.project)
         missing = await _missing_target(catalog, request, items) if operation == "update" else None
         if missing is not None:
-            return replace(plan, items=items, problem=missing)
+            return replace(plan, items=items, error=missing)
         defaults = await catalog.defaults(item.target[0] for item in items if item.target[1] is None)
         renamed = request.body.get("name")
         check = check_new_name and isinstance(renamed, str) and renamed != request.service_name
@@ -212,14 +212,14 @@ async def read_plan(
     return replace(plan, items=items, new_name_free=free, defaults=defaults)
 
 
-async def _missing_target(catalog: Catalog, request: Request, items: tuple[Item, ...]) -> tuple[str, str] | None:
+async def _missing_target(catalog: Catalog, request: Request, items: tuple[Item, ...]) -> MissingTarget | None:
     """A deployment or version the update points at that does not exist: refused before any PATCH."""
     if "deployment" not in request.body and "version" not in request.body:
         return None
     for deployment, version in dict.fromkeys(item.target for item in items):
-        problem = await catalog.problem(deployment, version) if deployment else None
-        if problem is not None:
-            return f"{problem[0]} Nothing was changed.", f"data.{problem[1]}"
+        missing = await catalog.missing(deployment, version, " Nothing was changed.") if deployment else None
+        if missing is not None:
+            return missing
     return None
 
 

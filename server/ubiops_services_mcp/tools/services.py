@@ -59,10 +59,10 @@ async def services_create(
         return usage_error_result(NO_PROJECT, "project_name")
     audit = {"tool": "services_create", "project": project, "service": data.name, "payload": data.to_body()}
     catalog = Catalog(app.api, project)
-    problem = await catalog.problem(data.deployment, data.to_body().get("version"))
-    if problem is not None:
-        app.audit.record(**audit, **caller(ctx), outcome="refused", why="not_found", sandbox=app.sandbox)
-        return usage_error_result(f"{problem[0]} Nothing was created.", f"data.{problem[1]}")
+    missing = await catalog.missing(data.deployment, data.to_body().get("version"), " Nothing was created.")
+    if missing is not None:
+        app.audit.record(**audit, **caller(ctx), outcome="refused", **api_fields(missing), sandbox=app.sandbox)
+        return api_error_result(missing)
     try:
         created = await app.api.create(project, data)
     except ApiError as error:
