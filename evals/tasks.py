@@ -60,7 +60,7 @@ def seed(task: Task) -> dict[str, Any]:
                     {
                         "name": name,
                         "default_version": dep["default"],
-                        "versions": [{"id": version_id(project, name, v), "version": v} for v in dep["versions"]],
+                        "versions": [_version(project, name, v) for v in dep["versions"]],
                     }
                     for name, dep in deployments.items()
                 ],
@@ -68,6 +68,12 @@ def seed(task: Task) -> dict[str, Any]:
             for project, deployments in projects(task).items()
         ]
     }
+
+
+def _version(project: str, deployment: str, given: str | dict[str, Any]) -> dict[str, Any]:
+    """A seed version from the world's name, or its object of facts (status, instance bounds, ...)."""
+    facts = {"version": given} if isinstance(given, str) else dict(given)
+    return {"id": version_id(project, deployment, facts["version"]), **facts}
 
 
 def service_key(project: str, name: str) -> str:

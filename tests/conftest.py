@@ -80,6 +80,11 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return [r.line for r in self.requests]
 
     @property
+    def service_requests(self) -> list[Recorded]:
+        """The requests about services, without the deployment reads that only inform results and checks."""
+        return [r for r in self.requests if r.path.split("/")[4:5] != ["deployments"]]
+
+    @property
     def mutations(self) -> list[Recorded]:
         return [r for r in self.requests if r.method not in ("GET", "HEAD")]
 

@@ -32,7 +32,9 @@ def test_environment_is_read() -> None:
     assert (settings.api_host, settings.project, settings.timeout_s) == ("http://h/v2.1", "p", 5.0)
     assert (settings.read_only, settings.confirmation, settings.elicitation) == (True, "flag", False)
     assert not settings.uses_sandbox
-    assert settings.enabled_tools == ("services_get", "services_list", "services_status")
+    assert settings.enabled_tools == (
+        "services_get", "services_list", "services_status", "deployments_list", "deployments_get"
+    )  # fmt: skip
 
 
 def test_flags_win_over_the_environment() -> None:

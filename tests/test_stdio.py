@@ -97,4 +97,4 @@ async def test_python_dash_m_runs_the_same_server(tmp_path: Path) -> None:
     params = StdioServerParameters(command=sys.executable, args=["-m", "ubiops_services_mcp"], env=env)
     async with Client(params, mode="legacy") as client:
         tools = await client.list_tools()
-    assert len(tools.tools) == 6
+    assert len(tools.tools) == 8

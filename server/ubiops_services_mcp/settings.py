@@ -18,7 +18,7 @@ from .api.retry import DEFAULT_BUDGET_S, DEFAULT_TIMEOUT_S, RetryPolicy
 APP_DIR: Final = "ubiops-services-mcp"
 STDOUT: Final = "-"  # the audit log's name for standard output
 SANDBOX_PROJECT: Final = "demo"
-READ_ONLY_TOOLS: Final = ("services_get", "services_list", "services_status")
+READ_ONLY_TOOLS: Final = ("services_get", "services_list", "services_status", "deployments_list", "deployments_get")
 MUTATING_TOOLS: Final = ("services_create", "services_update", "services_delete")
 ALL_TOOLS: Final = (
     "services_create",
@@ -27,6 +27,8 @@ ALL_TOOLS: Final = (
     "services_update",
     "services_delete",
     "services_status",
+    "deployments_list",
+    "deployments_get",
 )
 
 Confirmation = Literal["preview", "flag"]

@@ -20,7 +20,17 @@ CHANGES = {
     "services_delete": r"\bdelete\b.*\bservices?\b",
 }
 # Properties whose name is their whole description; every other property says something.
-SELF_EVIDENT = {"service_name", "deployment", "description", "path", "limit"}
+# project_name (optional: the default project) and labels (an object of strings) cost bytes in every tool.
+SELF_EVIDENT = {
+    "service_name",
+    "deployment",
+    "deployment_name",
+    "description",
+    "path",
+    "limit",
+    "project_name",
+    "labels",
+}
 # services_update's data has services_create's fields: described there, once (a model reads every tool together).
 DESCRIBED_IN_CREATE = {"ServiceUpdate": "ServiceCreate", "HealthCheck": "HealthCheck"}
 

@@ -230,7 +230,11 @@ async def test_a_custom_seed_replaces_the_default(tmp_path: Path) -> None:
     try:
         async with connect(app) as client:
             versions = (await client.get("/projects/mine/deployments/dep/versions")).json()
-            assert versions == [{"id": "id-1", "deployment": "dep", "version": "prod", "default": True}]
+            keys = ("id", "deployment", "version", "default", "status", "minimum_instances", "maximum_instances")
+            assert [{key: item[key] for key in keys} for item in versions] == [
+                {"id": "id-1", "deployment": "dep", "version": "prod", "default": True, "status": "available",
+                 "minimum_instances": 0, "maximum_instances": 1}
+            ]  # fmt: skip
             assert (await client.get(SERVICES)).status_code == 404
     finally:
         app.state.store.close()

@@ -102,3 +102,34 @@ def test_a_wrong_token_is_a_401_api_exception(base_url: str) -> None:
     with ubiops.ApiClient(config) as api_client, pytest.raises(ApiException) as caught:
         ubiops.CoreApi(api_client).services_list(PROJECT)
     assert caught.value.status == 401
+
+
+def test_deployments_read_through_the_official_client(core_api: ubiops.CoreApi) -> None:
+    listed = core_api.deployments_list(PROJECT)
+    assert [(type(item), item.name, item.project) for item in listed] == [
+        (ubiops.DeploymentList, "hello-world", PROJECT)
+    ]
+
+    detail = core_api.deployments_get(PROJECT, "hello-world")
+    assert isinstance(detail, ubiops.DeploymentDetail)
+    assert detail.default_version == "v1"
+    assert detail.creation_date is not None
+
+    versions = core_api.deployment_versions_list(PROJECT, "hello-world")
+    assert all(isinstance(item, ubiops.DeploymentVersionList) for item in versions)
+    assert [(v.version, v.default, v.status, v.minimum_instances, v.maximum_instances) for v in versions] == [
+        ("v1", True, "available", 0, 1),
+        ("v2", False, "available", 1, 3),
+    ]
+    assert versions[0].ports[0].deployment_port == 8080
+
+    one = core_api.deployment_versions_get(PROJECT, "hello-world", "v2")
+    assert isinstance(one, ubiops.DeploymentVersionDetail)
+    assert (one.version, one.maximum_instances, one.instance_type_group_name) == ("v2", 3, "1024 MB + 0.25 vCPU")
+
+
+def test_missing_deployment_is_a_404_api_exception(core_api: ubiops.CoreApi) -> None:
+    with pytest.raises(ApiException) as caught:
+        core_api.deployment_versions_list(PROJECT, "nope")
+    assert caught.value.status == 404
+    assert "Deployment not found" in caught.value.body

@@ -47,7 +47,7 @@ async def test_an_applied_update_with_an_unreadable_answer_is_outcome_unknown(
         result = await client.call_tool("services_update", args)
     assert result.is_error
     assert data(result)["error"]["code"] == "outcome_unknown"
-    methods = [r.method for r in transport.requests]
+    methods = [r.method for r in transport.service_requests]
     assert methods[0] == "GET"
     assert set(methods[1:]) == {"PATCH"}  # idempotent: retried within the policy, then reported as unknown
     lines = audit_lines(settings)
@@ -66,7 +66,7 @@ async def test_a_create_with_an_unreadable_answer_is_settled_by_a_get(settings: 
         )
     assert not result.is_error
     assert data(result)["settled"] is True
-    assert [r.method for r in transport.requests] == ["POST", "GET"]
+    assert [r.method for r in transport.service_requests] == ["POST", "GET"]
     assert [(line["outcome"], line["settled"]) for line in audit_lines(settings)] == [("applied", True)]
 
 

@@ -152,7 +152,10 @@ async def test_create_with_unknown_outcome_is_settled_by_a_get(settings: Setting
     async with session(settings, transport) as client:
         result = await client.call_tool("services_create", {"data": SERVICE})
     assert data(result)["settled"] is True
-    assert transport.lines == ["POST /v2.1/projects/demo/services", "GET /v2.1/projects/demo/services/svc"]
+    assert [r.line for r in transport.service_requests] == [
+        "POST /v2.1/projects/demo/services",
+        "GET /v2.1/projects/demo/services/svc",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -176,7 +179,7 @@ async def test_unsettled_create_is_never_posted_twice(
     error = data(result)["error"]
     assert error["code"] == "outcome_unknown"
     assert says in error["message"]
-    assert [r.method for r in transport.requests] == ["POST", "GET"]
+    assert [r.method for r in transport.service_requests] == ["POST", "GET"]
 
 
 async def test_a_rename_whose_answer_was_lost_is_read_back_under_its_new_name(settings: Settings) -> None:
@@ -199,7 +202,7 @@ async def test_a_rename_whose_answer_was_lost_is_read_back_under_its_new_name(se
         result = await client.call_tool("services_update", rename)
     assert data(result)["outcome"] == "applied"
     assert data(result)["changes"] == [{"field": "name", "before": "svc", "after": "new"}]
-    assert [r.line for r in transport.requests] == [
+    assert [r.line for r in transport.service_requests] == [
         "GET /v2.1/projects/demo/services/svc",
         "PATCH /v2.1/projects/demo/services/svc",
         "PATCH /v2.1/projects/demo/services/svc",

@@ -54,6 +54,7 @@ async def test_delete_by_label_takes_two_calls(client: Client, wire: RecordingTr
     assert preview["services"][0] == {
         "service_name": "a",
         "step": "preview",
+        "default_version": "v1",  # what a follows now, read once for the three
         "service": {
             "deployment": "hello-world",
             "port": 8080,
@@ -105,9 +106,10 @@ async def test_a_service_that_gains_the_label_makes_the_confirm_refuse(
 async def test_bulk_update_by_names_applies_in_order(client: Client, wire: RecordingTransport) -> None:
     args = {"service_names": ["c", "a"], "data": {"port": 9090}}
     preview = data(await client.call_tool("services_update", args))
+    change = {"changes": [{"field": "port", "current": 8080, "new": 9090}], "default_version": "v1"}
     assert preview["services"] == [
-        {"service_name": "c", "step": "preview", "changes": [{"field": "port", "current": 8080, "new": 9090}]},
-        {"service_name": "a", "step": "preview", "changes": [{"field": "port", "current": 8080, "new": 9090}]},
+        {"service_name": "c", "step": "preview", **change},
+        {"service_name": "a", "step": "preview", **change},
     ]
     wire.clear()
     applied = data(await client.call_tool("services_update", {**args, "confirm": True, **token_of(preview)}))

@@ -47,7 +47,11 @@ async def test_preview_sends_only_a_get(client: Client, wire: RecordingTransport
     args = UPDATE if tool == "services_update" else {"service_name": "svc"}
     result = await client.call_tool(tool, args)
     assert data(result)["outcome"] == "preview"
-    assert wire.lines == ["GET /v2.1/projects/demo/services/svc"]
+    assert data(result)["default_version"] == "v1"  # svc follows the default: the preview says which it is
+    assert wire.lines == [
+        "GET /v2.1/projects/demo/services/svc",
+        "GET /v2.1/projects/demo/deployments/hello-world/versions",
+    ]
 
 
 @pytest.mark.parametrize("tool", ["services_update", "services_delete"])

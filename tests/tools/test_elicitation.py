@@ -57,7 +57,7 @@ async def test_update_accepted_by_the_human(settings: Settings, wire: RecordingT
     # One GET per round, shared by the question and the apply: the 2026-07-28 protocol takes two rounds, the
     # second read after the human answered; the handshake protocol asks mid-call, so it reads again after the answer.
     rounds = ["GET", "GET"]
-    assert [r.method for r in wire.requests] == [*rounds, "PATCH"]
+    assert [r.method for r in wire.service_requests] == [*rounds, "PATCH"]
 
 
 @pytest.mark.parametrize(("action", "content"), [("decline", None), ("cancel", None), ("accept", {"approve": False})])

@@ -50,7 +50,7 @@ async def test_adding_one_label_keeps_the_others_without_a_read(client: Client, 
     token = preview["confirmation_token"]
     applied = data(await client.call_tool("services_update", {**args, "confirm": True, "confirmation_token": token}))
     assert applied["outcome"] == "applied"
-    assert [r.line for r in wire.requests] == [
+    assert [r.line for r in wire.service_requests] == [
         "GET /v2.1/projects/demo/services/web",
         "GET /v2.1/projects/demo/services/web",
         "PATCH /v2.1/projects/demo/services/web",

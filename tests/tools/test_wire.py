@@ -37,7 +37,8 @@ async def test_create_sends_exactly_the_fields_given(settings: Settings, wire: R
     async with session(settings, wire, mode) as client:
         result = await client.call_tool("services_create", {"data": CREATE})
     assert not result.is_error
-    (request,) = wire.requests
+    check, request = wire.requests  # the version is checked first: a missing one is refused before the POST
+    assert check.line == "GET /v2.1/projects/demo/deployments/hello-world/versions"
     assert (request.method, request.path, request.query) == ("POST", "/v2.1/projects/demo/services", "")
     assert request.body == CREATE
     assert_api_headers(request.headers, body=True)
@@ -92,12 +93,16 @@ async def test_get_and_status(settings: Settings, wire: RecordingTransport, mode
         got = await client.call_tool("services_get", {"service_name": "svc-1"})
         status = await client.call_tool("services_status", {"service_name": "svc-1"})
     assert wire.lines == [
-        "GET /v2.1/projects/demo/services/svc-1",
+        "GET /v2.1/projects/demo/services/svc-1",  # pinned to v1: no default version to read
         "GET /v2.1/projects/demo/services/svc-1/status",
+        "GET /v2.1/projects/demo/services/svc-1",
+        "GET /v2.1/projects/demo/deployments/hello-world/versions",
     ]
     assert data(got)["service"]["name"] == "svc-1"
+    assert "default_version" not in data(got)
     assert data(status) == {
-        "project_name": "demo", "service_name": "svc-1", "ready": True, "instances_ready": 1, "sandbox": False
+        "project_name": "demo", "service_name": "svc-1", "ready": True, "instances_ready": 1,
+        "version": "v1", "minimum_instances": 0, "maximum_instances": 1, "sandbox": False,
     }  # fmt: skip
 
 
@@ -209,8 +214,9 @@ async def test_list_leaves_out_empty_values(settings: Settings, wire: RecordingT
         await client.call_tool("services_create", {"data": {"name": "dflt", "deployment": "hello-world", "port": 80}})
         listed = await client.call_tool("services_list", {})
     assert data(listed)["services"] == [
-        {"name": "dflt", "deployment": "hello-world", "port": 80, "labels": {}, "authentication_required": True}
-    ]
+        {"name": "dflt", "deployment": "hello-world", "port": 80, "labels": {}, "authentication_required": True,
+         "default_version": "v1"}
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("project", ["null", "true", "[]", "{}"])

@@ -18,9 +18,18 @@ from .. import __version__
 from . import errors
 from .auth import TokenAuth
 from .errors import ApiError, Target
-from .models import ApiStatus, ServiceCreate, ServiceDetail, ServiceList, ServiceStatus, ServiceUpdate
+from .models import (
+    ApiStatus,
+    Deployment,
+    DeploymentVersion,
+    ServiceCreate,
+    ServiceDetail,
+    ServiceList,
+    ServiceStatus,
+    ServiceUpdate,
+)
 from .observer import NoObserver, NoProgress, Progress, RequestObserver
-from .responses import MAX_BODY_BYTES, BodyTooLarge, parse, parse_list, read_capped
+from .responses import MAX_BODY_BYTES, BodyTooLarge, parse, parse_items, parse_list, read_capped
 from .retry import DEFAULT_TIMEOUT_S, RetryPolicy, retry_after_s
 
 logger = logging.getLogger(__name__)
@@ -72,6 +81,13 @@ def services_path(project: str, service: str | None = None, *rest: str) -> str:
     return "/".join([*parts, *rest])
 
 
+def deployments_path(project: str, deployment: str | None = None, *rest: str) -> str:
+    parts = ["projects", segment(project), "deployments"]
+    if deployment is not None:
+        parts.append(segment(deployment))
+    return "/".join([*parts, *(segment(part) for part in rest)])
+
+
 @dataclass(frozen=True)
 class Created:
     """A create's result; `settled` says it was confirmed by a GET after an unknown outcome."""
@@ -81,7 +97,7 @@ class Created:
 
 
 class ServicesApi:
-    """The five documented operations, the status endpoints, and bounded retries."""
+    """The five documented operations, the status endpoints, deployment reads, and bounded retries."""
 
     def __init__(
         self,
@@ -190,6 +206,27 @@ class ServicesApi:
         target = Target("status", project, service)
         response = await self._send("GET", services_path(project, service, "status"), target)
         return parse(response, ServiceStatus, target)
+
+    async def deployments(self, project: str) -> list[Deployment]:
+        """The project's deployments; this endpoint leaves out each one's default version."""
+        target = Target("deployments_list", project)
+        return parse_items(await self._send("GET", deployments_path(project), target), Deployment, target)
+
+    async def deployment(self, project: str, deployment: str) -> Deployment:
+        target = Target("deployments_get", project)
+        response = await self._send("GET", deployments_path(project, deployment), target)
+        return parse(response, Deployment, target)
+
+    async def versions(self, project: str, deployment: str) -> list[DeploymentVersion]:
+        """A deployment's versions, each with its `default` flag, status and instance bounds."""
+        target = Target("versions_list", project)
+        response = await self._send("GET", deployments_path(project, deployment, "versions"), target)
+        return parse_items(response, DeploymentVersion, target)
+
+    async def version(self, project: str, deployment: str, version: str) -> DeploymentVersion:
+        target = Target("versions_get", project)
+        response = await self._send("GET", deployments_path(project, deployment, "versions", version), target)
+        return parse(response, DeploymentVersion, target)
 
     async def api_status(self) -> ApiStatus:
         target = Target("api_status", "")

@@ -197,7 +197,7 @@ class ServiceCreate(_ServiceFields):
         description="Port the instances listen on."
     )
     # A create has nothing to replace: the same types, described without the update's replace semantics.
-    labels: Labels | MISSING = Field(default=MISSING, description="key: value")
+    labels: Labels | MISSING = MISSING
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged, e.g. ['svg']."
     )
@@ -251,6 +251,53 @@ class ApiStatus(BaseModel):
     model_config = _RESPONSE
 
     status: str
+
+
+class VersionPort(BaseModel):
+    """A port a deployment version opens (current API)."""
+
+    model_config = _RESPONSE
+
+    public_port: int | None = None
+    deployment_port: int | None = None
+    protocol: str | None = None
+
+
+class Deployment(BaseModel):
+    """A deployment: the list endpoint leaves out default_version, the detail endpoint has it."""
+
+    model_config = _RESPONSE
+
+    id: str | None = None
+    name: str
+    project: str | None = None
+    description: str | None = None
+    labels: dict[str, str] | None = None
+    creation_date: str | None = None
+    last_updated: str | None = None
+    default_version: str | None = None
+
+
+class DeploymentVersion(BaseModel):
+    """A deployment version, as the versions list and the version detail return it."""
+
+    model_config = _RESPONSE
+
+    id: str | None = None
+    deployment: str | None = None
+    version: str
+    default: bool | None = None
+    description: str | None = None
+    status: str | None = None
+    minimum_instances: int | None = None
+    maximum_instances: int | None = None
+    maximum_idle_time: int | None = None
+    instance_type: str | None = None
+    instance_type_group_name: str | None = None
+    ports: list[VersionPort] | None = None
+    labels: dict[str, str] | None = None
+    creation_date: str | None = None
+    last_updated: str | None = None
 
 
 # Fields of ServiceDetail that ServiceCreate accepts: the shape a deleted service is re-created from.

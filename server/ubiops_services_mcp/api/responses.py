@@ -12,13 +12,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from . import errors
 from .errors import Target
-from .models import ApiStatus, ServiceDetail, ServiceList, ServiceStatus
+from .models import ApiStatus, Deployment, DeploymentVersion, ServiceDetail, ServiceList, ServiceStatus
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 # The content encodings read_capped decodes itself, counting decoded bytes as they come (requests accept only these).
 _ZLIB_WBITS: Final = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _SERVICE_LIST = TypeAdapter(list[ServiceList])
-_M = TypeVar("_M", ServiceDetail, ServiceStatus, ApiStatus)
+_M = TypeVar("_M", ServiceDetail, ServiceStatus, ApiStatus, Deployment, DeploymentVersion)
 _T = TypeVar("_T")
 # Decodes the next bytes of a body, given room for at most that many more decoded bytes.
 _Decode = Callable[[bytes, int], bytes]
@@ -110,6 +110,12 @@ def parse(response: httpx.Response, model: type[_M], target: Target) -> _M:
 
 def parse_list(response: httpx.Response, target: Target) -> list[ServiceList]:
     return _validated(response, target, _SERVICE_LIST.validate_python, "a list of ServiceList")
+
+
+def parse_items(response: httpx.Response, model: type[_M], target: Target) -> list[_M]:
+    """A JSON list of `model` objects (deployments, versions)."""
+    adapter: TypeAdapter[list[_M]] = TypeAdapter(list[model])  # pyright: ignore[reportInvalidTypeForm]
+    return _validated(response, target, adapter.validate_python, f"a list of {model.__name__}")
 
 
 def _validated(response: httpx.Response, target: Target, validate: Callable[[Any], _T], what: str) -> _T:

@@ -147,7 +147,10 @@ class SandboxApi:
             (services, {"GET": self.list_services, "POST": self.create}),
             ((*services, "*"), {"GET": self.get, "PATCH": self.update, "DELETE": self.delete}),
             ((*services, "*", "status"), {"GET": self.service_status}),
-            (("projects", "*", "deployments", "*", "versions"), {"GET": self.versions}),
+            (("projects", "*", "deployments"), {"GET": self.read(store.deployments)}),
+            (("projects", "*", "deployments", "*"), {"GET": self.read(store.deployment)}),
+            (("projects", "*", "deployments", "*", "versions"), {"GET": self.read(store.versions)}),
+            (("projects", "*", "deployments", "*", "versions", "*"), {"GET": self.read(store.version)}),
         ]
 
     async def dispatch(self, request: Request) -> Response:
@@ -230,9 +233,13 @@ class SandboxApi:
         service = await self._call(self.store.get, *params)
         return JSONResponse({"id": service["id"], "ready": True, "instances_ready": 1})
 
-    async def versions(self, request: Request, params: list[str]) -> Response:
-        """Versions of a deployment, so users can find ids for the deployment_version_ids filter."""
-        return JSONResponse(await self._call(self.store.versions, *params))
+    def read(self, func: Callable[..., Any]) -> Handler:
+        """A read-only handler: the store's answer for the path's names (deployments and versions)."""
+
+        async def handler(request: Request, params: list[str]) -> Response:
+            return JSONResponse(await self._call(func, *params))
+
+        return handler
 
 
 def _match(pattern: tuple[str, ...], segments: list[str]) -> list[str] | None:

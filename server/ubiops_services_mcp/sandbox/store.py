@@ -1,6 +1,7 @@
 """SQLite storage of the sandbox: projects, deployments, versions and services, safe across threads.
 
-A seed file names what exists before any service does. Its shape (every key required)::
+A seed file names what exists before any service does. Its shape (the keys shown are required; a deployment
+may add description and labels, a version the facts of SeedVersion: status, instance bounds, ...)::
 
     {"projects": [{"name": "demo", "deployments": [
         {"name": "hello-world", "default_version": "v1",
@@ -13,14 +14,17 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from . import catalog
+
+T = TypeVar("T")
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -73,11 +77,25 @@ class _SeedModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SeedPort(_SeedModel):
+    public_port: int
+    deployment_port: int
+    protocol: str = "tcp"
+
+
 class SeedVersion(_SeedModel):
-    """One deployment version: its fixed id and name."""
+    """One deployment version: its fixed id and name, and what the API says of it (plausible defaults)."""
 
     id: str
     version: str
+    description: str = ""
+    status: str = "available"
+    minimum_instances: int = 0
+    maximum_instances: int = 1
+    maximum_idle_time: int = 300
+    instance_type_group_name: str = "512 MB + 0.125 vCPU"
+    ports: list[SeedPort] = Field(default_factory=list[SeedPort])
+    labels: dict[str, str] = Field(default_factory=dict[str, str])
 
 
 class SeedDeployment(_SeedModel):
@@ -86,6 +104,8 @@ class SeedDeployment(_SeedModel):
     name: str
     default_version: str
     versions: list[SeedVersion]
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict[str, str])
 
 
 class SeedProject(_SeedModel):
@@ -165,7 +185,7 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout = 5000")
         if db_path != ":memory:":
             self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(SCHEMA + catalog.SCHEMA)
         self._seed(seed)
 
     def close(self) -> None:
@@ -199,6 +219,7 @@ class Store:
                         "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?)",
                         [(v.id, project.name, dep.name, v.version) for v in dep.versions],
                     )
+                    catalog.seed_deployment(db, project.name, dep)
 
     # -- checks shared by the operations ------------------------------------------------------------
 
@@ -303,27 +324,32 @@ class Store:
             self._project(db, project)
             return [_summary(row) for row in db.execute(sql, params)]
 
-    def versions(self, project: str, deployment: str) -> list[dict[str, Any]]:
-        """The versions of a deployment, so a user can find the ids the list filter takes."""
+    def deployments(self, project: str) -> list[dict[str, Any]]:
+        """The project's deployments (without default_version, as the list endpoint)."""
         with self._tx() as db:
             self._project(db, project)
-            found = db.execute(
-                "SELECT default_version FROM deployments WHERE project = ? AND name = ?",
-                (project, deployment),
-            ).fetchone()
-            if found is None:
-                raise NotFound("Deployment not found")
-            rows = db.execute(
-                "SELECT id, version FROM versions WHERE project = ? AND deployment = ? ORDER BY version",
-                (project, deployment),
-            )
-            default = found["default_version"]
-            return [
-                {
-                    "id": r["id"],
-                    "deployment": deployment,
-                    "version": r["version"],
-                    "default": r["version"] == default,
-                }
-                for r in rows
-            ]
+            return catalog.deployments(db, project)
+
+    def deployment(self, project: str, deployment: str) -> dict[str, Any]:
+        with self._tx() as db:
+            self._project(db, project)
+            return self._found(catalog.deployment, db, project, deployment)
+
+    def versions(self, project: str, deployment: str) -> list[dict[str, Any]]:
+        """The versions of a deployment: which is the default, status, instance bounds, and the ids the list
+        filter takes."""
+        with self._tx() as db:
+            self._project(db, project)
+            return self._found(catalog.versions, db, project, deployment)
+
+    def version(self, project: str, deployment: str, version: str) -> dict[str, Any]:
+        with self._tx() as db:
+            self._project(db, project)
+            return self._found(catalog.version, db, project, deployment, version)
+
+    @staticmethod
+    def _found(read: Callable[..., T], *args: Any) -> T:
+        try:
+            return read(*args)
+        except catalog.Missing as missing:
+            raise NotFound(str(missing)) from None

@@ -15,7 +15,7 @@ BULK_MAX = 50
 
 
 # Not `str | None`: the SDK would turn the string "null" into None, and so a project named "null" into the default.
-ProjectArg = Annotated[Name, Field(description="Omit for the server's default.")]
+ProjectArg = Annotated[Name, Field()]  # no description: an optional project_name reads as "the default project"
 NO_PROJECT_GIVEN = ""
 ServiceNameArg = Name
 NO_SERVICE_GIVEN = ""
@@ -68,8 +68,8 @@ class Where(BaseModel):
         SelectorLabels | None, Field(description="Any one of these pairs."), AfterValidator(_filterable)
     ] = None
     exclude_labels: SelectorLabels | None = Field(default=None, description=ExcludeLabelsDoc)
-    deployment: Name | None = Field(default=None, description="Deployment name.")
-    version: Name | None = Field(default=None, description="Pinned version name; services on the default never match.")
+    deployment: Name | None = None
+    version: Name | None = Field(default=None, description="Pinned version; services on the default never match.")
     authentication_required: StrictBool | None = Field(default=None, description=AuthFilterDoc)
 
     @property

@@ -27,6 +27,7 @@ from .args import (
     label_query,
     named,
 )
+from .catalog import Catalog
 from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result, usage_error_result
 from .state import NO_PROJECT, app_state
 
@@ -83,9 +84,9 @@ def _id_list(value: str | list[str] | None) -> str | None:
 
 
 # Names default to "" rather than None: the SDK would turn the string "null" into None, and so drop the filter.
-DeploymentArg = Annotated[StrictStr, length(0, NAME_MAX), Field(description="Deployment name.")]
+DeploymentArg = Annotated[StrictStr, length(0, NAME_MAX)]
 VersionArg = Annotated[
-    StrictStr, length(0, NAME_MAX), Field(description="Pinned version name; services on the default never match.")
+    StrictStr, length(0, NAME_MAX), Field(description="Pinned version; services on the default never match.")
 ]
 LabelsArg = Annotated[
     Annotated[StrictStr, length(0, 2000)] | Annotated[dict[StrictStr, StrictStr], length(0, FILTER_MAX)] | None,
@@ -136,8 +137,8 @@ async def services_list(
     fields: FieldsArg = None,
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
-    """List a project's services: name, deployment, version (absent: the deployment's default, which no tool here
-    shows), port, labels, authentication_required; `fields` adds more (absent: none set).
+    """List a project's services: name, deployment, version (absent: follows the default, given as
+    default_version), port, labels, authentication_required; `fields` adds more (absent: none set).
     Filters given must all match. At most `limit`; `omitted` counts the rest. Read-only.
     """
     app = app_state(ctx)
@@ -153,6 +154,7 @@ async def services_list(
             if named(item, deployment, version) and kept(item, exclude_labels, authentication_required)
         ]
         rows, vanished = await _rows(app.api, project, matched[:limit], details)
+        defaults = await Catalog(app.api, project).defaults(row["deployment"] for row in rows if not row["version"])
     except ApiError as error:
         return api_error_result(error)
     keep = (*SUMMARY_FIELDS, *(fields or ()))
@@ -161,7 +163,7 @@ async def services_list(
         total=len(matched),
         returned=len(rows),
         omitted=max(len(matched) - limit, 0),
-        services=[_summary(row, keep) for row in rows],
+        services=[_summary(row, keep, defaults) for row in rows],
         sandbox=app.sandbox,
         **_detail_notes(details, min(len(matched), limit), vanished),
     )
@@ -200,6 +202,9 @@ async def _rows(
     return rows + [item.model_dump(mode="json") for item in tail], vanished
 
 
-def _summary(item: dict[str, Any], keep: tuple[str, ...]) -> ServiceSummary:
+def _summary(item: dict[str, Any], keep: tuple[str, ...], defaults: dict[str, str]) -> ServiceSummary:
     """The kept fields that have a value: a list costs the model's context, and null says nothing here."""
-    return ServiceSummary.model_validate({key: item[key] for key in keep if item.get(key) is not None})
+    values = {key: item[key] for key in keep if item.get(key) is not None}
+    if item.get("version") is None and item.get("deployment") in defaults:
+        values["default_version"] = defaults[item["deployment"]]
+    return ServiceSummary.model_validate(values)

@@ -18,6 +18,7 @@ from ..api.client import ServicesApi
 from ..api.errors import ApiError, NotFound, Target
 from ..api.models import ServiceDetail, ServiceUpdate
 from .args import BULK_MAX, Where, kept, label_query, named
+from .catalog import Catalog, MissingTarget
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .state import AppState, app_state
 
@@ -103,6 +104,12 @@ class Item:
     def changes(self) -> list[tuple[str, Any, Any]]:
         return field_changes(self.current, self.body)
 
+    @property
+    def target(self) -> tuple[str | None, str | None]:
+        """The deployment and version the service points at after this change (a delete: now)."""
+        version = self.body["version"] if "version" in self.body else self.current.version
+        return self.body.get("deployment", self.current.deployment), version
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -115,6 +122,12 @@ class Plan:
     error: ApiError | None = None
     problem: tuple[str, str] | None = None
     new_name_free: bool | None = None
+    defaults: dict[str, str] = field(default_factory=dict[str, str])
+
+    def default_for(self, item: Item) -> str | None:
+        """The version a service that follows its deployment's default runs now; None for a pinned one."""
+        deployment, version = item.target
+        return self.defaults.get(deployment) if version is None and deployment else None
 
     @property
     def service(self) -> str:
@@ -189,12 +202,28 @@ async def read_plan(
             too_many = f"The selection matches {len(names)} services; at most {BULK_MAX} change at once: narrow it."
             return replace(plan, problem=(too_many, "where"))
         items = await read_items(app.api, plan.project, request, names)
+        catalog = Catalog(app.api, plan.project)
+        missing = await _missing_target(catalog, request, items) if operation == "update" else None
+        if missing is not None:
+            return replace(plan, items=items, error=missing)
+        defaults = await catalog.defaults(item.target[0] for item in items if item.target[1] is None)
         renamed = request.body.get("name")
         check = check_new_name and isinstance(renamed, str) and renamed != request.service_name
         free = await _name_free(app.api, plan.project, str(renamed)) if check else None
     except ApiError as error:
         return replace(plan, error=error)
-    return replace(plan, items=items, new_name_free=free)
+    return replace(plan, items=items, new_name_free=free, defaults=defaults)
+
+
+async def _missing_target(catalog: Catalog, request: Request, items: tuple[Item, ...]) -> MissingTarget | None:
+    """A deployment or version the update points at that does not exist: refused before any PATCH."""
+    if "deployment" not in request.body and "version" not in request.body:
+        return None
+    for deployment, version in dict.fromkeys(item.target for item in items):
+        missing = await catalog.missing(deployment, version, " Nothing was changed.") if deployment else None
+        if missing is not None:
+            return missing
+    return None
 
 
 async def read_items(api: ServicesApi, project: str, request: Request, names: list[str]) -> tuple[Item, ...]:

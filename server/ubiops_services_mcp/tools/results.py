@@ -9,7 +9,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..api.errors import ApiError
-from ..api.models import ServiceDetail
+from ..api.models import Deployment, DeploymentVersion, ServiceDetail
 from ..safe_text import has_hidden
 from ..safe_text import shown as shown  # re-exported: the escaping rule lives in safe_text
 
@@ -17,6 +17,10 @@ Outcome = Literal["preview", "applied", "unchanged", "refused", "declined", "sto
 ServiceStep = Literal["preview", "applied", "unchanged", "failed", "not_applied"]
 Approver = Literal["human", "token", "flag"]
 Via = Literal["card", "elicitation"]
+
+
+DEFAULT_VERSION = "Its deployment's default version now: what version null runs."
+_DEFAULT = Field(default=None, description=DEFAULT_VERSION)
 
 
 class FieldChange(BaseModel):
@@ -50,6 +54,7 @@ class ServiceChange(BaseModel):
     changes: list[FieldChange] | list[AppliedChange] | None = Field(
         default=None, description="Update: field-level difference (applied: before/after)."
     )
+    default_version: str | None = _DEFAULT
     service: dict[str, Any] | None = Field(default=None, description="Delete preview: what would be lost.")
     recreate_with: dict[str, Any] | None = Field(default=None, description="Delete: services_create data.")
     error: ErrorInfo | None = Field(default=None, description="Why this service failed.")
@@ -58,6 +63,7 @@ class ServiceChange(BaseModel):
 class CreateResult(BaseModel):
     message: str = Field(description="What happened.")
     service: ServiceDetail = Field(description="The service as the API now holds it.")
+    default_version: str | None = _DEFAULT
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps; the endpoint does not exist.")
     settled: bool = Field(
         default=False,
@@ -72,14 +78,17 @@ _NOTE = Field(default=None, description="Present when the result holds text peop
 class ServiceResult(BaseModel):
     note: str | None = _NOTE
     service: ServiceDetail = Field(description="The service.")
+    default_version: str | None = _DEFAULT
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
     @classmethod
-    def of(cls, service: ServiceDetail, sandbox: bool) -> ServiceResult:
+    def of(cls, service: ServiceDetail, sandbox: bool, default_version: str | None = None) -> ServiceResult:
         """The result for this service, with the note when it holds text people wrote."""
         result = cls(service=service, sandbox=sandbox)
         if service.description or service.labels:
             result.note = PEOPLE_TEXT
+        if default_version is not None:
+            result.default_version = default_version
         return result
 
 
@@ -94,6 +103,7 @@ class ServiceSummary(BaseModel):
     port: int | None = None
     labels: dict[str, str] | None = None
     authentication_required: bool | None = None
+    default_version: str | None = _DEFAULT
 
 
 class ListResult(BaseModel):
@@ -117,6 +127,39 @@ class StatusResult(BaseModel):
     service_name: str
     ready: bool | None = Field(default=None, description="Whether the service accepts requests.")
     instances_ready: int | None = Field(default=None, description="Instances ready to serve.")
+    version: str | None = Field(default=None, description="The version it runs (its own, or the default).")
+    minimum_instances: int | None = Field(default=None, description="That version's scaling bounds.")
+    maximum_instances: int | None = None
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
+
+
+class VersionSummary(BaseModel):
+    version: str
+    status: str | None = None
+    minimum_instances: int | None = None
+    maximum_instances: int | None = None
+
+
+class DeploymentSummary(BaseModel):
+    name: str
+    description: str | None = None
+    default_version: str | None = Field(default=None, description="What a service with version null runs.")
+    versions: list[VersionSummary] | None = Field(default=None, description="Absent: past the cap.")
+
+
+class DeploymentsResult(BaseModel):
+    note: str | None = _NOTE
+    project_name: str
+    deployments: list[DeploymentSummary]
+    versions_omitted: int | None = Field(default=None, description="Deployments listed without their versions.")
+    sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
+
+
+class DeploymentResult(BaseModel):
+    note: str | None = _NOTE
+    project_name: str
+    deployment: Deployment
+    versions: list[DeploymentVersion] = Field(description="id: what services_list's deployment_version_ids takes.")
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
 
@@ -134,6 +177,7 @@ class ChangeResult(BaseModel):
     changes: list[FieldChange] | list[AppliedChange] | None = Field(
         default=None, description="Update: field-level difference (applied: before/after)."
     )
+    default_version: str | None = _DEFAULT
     changed_since_preview: list[ChangedMeanwhile] | None = Field(
         default=None, description="Stale confirm: what someone else changed between the preview and now."
     )

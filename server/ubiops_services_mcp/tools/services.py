@@ -11,14 +11,16 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import TypeAdapter
 
 from ..api.errors import ApiError
+from ..api.models import ServiceDetail
 from ..settings import MUTATING_TOOLS, Settings
-from . import changes, listing
+from . import changes, deployments, listing
 from .args import (
     NO_PROJECT_GIVEN,
     CreateData,
     ProjectArg,
     ServiceNameArg,
 )
+from .catalog import Catalog
 from .results import (
     CreateResult,
     ServiceResult,
@@ -40,7 +42,7 @@ UPDATE_SEE_CREATE = {
 UPDATE_OWN_DOCS = frozenset({"name", "version", "labels"})
 # where's fields are services_list's filters (labels as an object only), described there.
 WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object); all given must match."}
-SANDBOX_NOTE = " SANDBOX: a local simulation of UbiOps; changes happen only there."
+SANDBOX_NOTE = " SANDBOX: a local simulation, not UbiOps."
 SANDBOX_READ_NOTE = " SANDBOX: what it reads is a local simulation of UbiOps, not UbiOps."
 READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete services."
 
@@ -50,14 +52,19 @@ async def services_create(
 ) -> Annotated[CallToolResult, CreateResult]:
     """Create a service: an HTTPS endpoint in front of one port of a deployment's instances.
 
-    Applied at once (no preview). A taken name, or a deployment or version that does not exist, fails and makes
-    nothing: no need to check first.
+    Applied at once (no preview). A taken name or an unknown deployment or version fails, changing nothing, and
+    the error names what exists: no need to check first.
     """
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
         return usage_error_result(NO_PROJECT, "project_name")
     audit = {"tool": "services_create", "project": project, "service": data.name, "payload": data.to_body()}
+    catalog = Catalog(app.api, project)
+    missing = await catalog.missing(data.deployment, data.to_body().get("version"), " Nothing was created.")
+    if missing is not None:
+        app.audit.record(**audit, **caller(ctx), outcome="refused", **api_fields(missing), sandbox=app.sandbox)
+        return api_error_result(missing)
     try:
         created = await app.api.create(project, data)
     except ApiError as error:
@@ -68,6 +75,8 @@ async def services_create(
     if created.settled:
         message += " The API's answer was lost; reading the service back showed it exists as requested."
     result = CreateResult(message=message, service=created.service, sandbox=app.sandbox)
+    if created.service.version is None:
+        result.default_version = await catalog.default_version(created.service.deployment)
     if created.settled:
         result.settled = True
     return as_result(result)
@@ -85,19 +94,21 @@ async def services_get(
         service = await app.api.get(project, service_name)
     except ApiError as error:
         return api_error_result(error)
-    return as_result(ServiceResult.of(service, app.sandbox))
+    default = None if service.version else await Catalog(app.api, project).default_version(service.deployment)
+    return as_result(ServiceResult.of(service, app.sandbox, default))
 
 
 async def services_status(
     service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, StatusResult]:
-    """Whether a service's instances are ready, and how many. Read-only."""
+    """Whether a service is ready: instances_ready, and its version's minimum/maximum_instances. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
         return usage_error_result(NO_PROJECT, "project_name")
     try:
         status = await app.api.status(project, service_name)
+        service = await app.api.get(project, service_name)
     except ApiError as error:
         return api_error_result(error)
     result = StatusResult(
@@ -107,7 +118,23 @@ async def services_status(
         instances_ready=status.instances_ready,
         sandbox=app.sandbox,
     )
-    return as_result(result)
+    return as_result(result.model_copy(update=await _bounds(Catalog(app.api, project), service)))
+
+
+async def _bounds(catalog: Catalog, service: ServiceDetail) -> dict[str, Any]:
+    """The version the service runs and its instance bounds, as far as they can be read."""
+    version = service.version or await catalog.default_version(service.deployment)
+    if version is None or service.deployment is None:
+        return {}
+    try:
+        versions = await catalog.versions(service.deployment) or []
+    except ApiError:
+        return {"version": version}
+    found = next((v for v in versions if v.version == version), None)
+    if found is None:
+        return {"version": version}
+    bounds = {"minimum_instances": found.minimum_instances, "maximum_instances": found.maximum_instances}
+    return {"version": version, **{key: value for key, value in bounds.items() if value is not None}}
 
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
@@ -121,6 +148,8 @@ TOOLS = {
     "services_update": (changes.services_update, "Update service", CHANGE),
     "services_delete": (changes.services_delete, "Delete service", CHANGE),
     "services_status": (services_status, "Service status", READ_ONLY),
+    "deployments_list": (deployments.deployments_list, "List deployments", READ_ONLY),
+    "deployments_get": (deployments.deployments_get, "Get deployment", READ_ONLY),
 }
 
 

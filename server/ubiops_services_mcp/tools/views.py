@@ -41,6 +41,9 @@ def draft(plan: Plan, sandbox: bool) -> ChangeResult:
             result.note = PEOPLE_TEXT
         return result
     result.service_name = plan.service
+    default = plan.default_for(plan.items[0]) if plan.items else None
+    if default is not None:
+        result.default_version = default
     if plan.items and plan.operation == "update":
         result.changes = field_changes(plan.items[0])
         if plan.new_name_free is not None:
@@ -55,10 +58,15 @@ def draft(plan: Plan, sandbox: bool) -> ChangeResult:
 def _preview_step(plan: Plan, item: Item) -> ServiceChange:
     if plan.operation == "update":
         changes = field_changes(item)
-        return ServiceChange(service_name=item.name, step="preview" if changes else "unchanged", changes=changes)
-    values = item.current.model_dump(mode="json")
-    shown = {key: values[key] for key in _RECOGNISE if values.get(key) not in (None, "", {}, [])}
-    return ServiceChange(service_name=item.name, step="preview", service=shown)
+        step = ServiceChange(service_name=item.name, step="preview" if changes else "unchanged", changes=changes)
+    else:
+        values = item.current.model_dump(mode="json")
+        shown = {key: values[key] for key in _RECOGNISE if values.get(key) not in (None, "", {}, [])}
+        step = ServiceChange(service_name=item.name, step="preview", service=shown)
+    default = plan.default_for(item)
+    if default is not None:
+        step.default_version = default
+    return step
 
 
 def field_changes(item: Item) -> list[FieldChange]:
