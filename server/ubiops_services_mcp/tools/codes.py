@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from ..api.auth import current_caller_key
+from .private_file import open_sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +77,9 @@ def _key(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()[:32]
 
 
+_TABLE = "CREATE TABLE IF NOT EXISTS approval_codes (code TEXT PRIMARY KEY, expires REAL)"
+
+
 def _open(path: Path | None) -> sqlite3.Connection:
     """The used-codes table in `path` (the previews file), or in memory when it cannot be used."""
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600, exist_ok=True)
-            db = sqlite3.connect(str(path), timeout=1, check_same_thread=False, isolation_level=None)
-            return _with_table(db)
-        except (OSError, sqlite3.Error) as exc:
-            logger.warning("approval codes kept in memory only: %s cannot be used (%s)", path, exc)
-    return _with_table(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
-
-
-def _with_table(db: sqlite3.Connection) -> sqlite3.Connection:
-    db.execute("CREATE TABLE IF NOT EXISTS approval_codes (code TEXT PRIMARY KEY, expires REAL)")
-    return db
+    return open_sqlite(path, _TABLE, "approval codes")

@@ -8,15 +8,12 @@ replica that shares the secret accepts it.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import sqlite3
-import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +24,7 @@ from pydantic import SecretStr
 
 from ..api.auth import current_caller_key
 from ..api.models import ServiceDetail
-from ..audit import make_private
+from .private_file import open_sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -224,55 +221,8 @@ def _key(token: str) -> str:
 
 _TABLE: Final = "signed_previews"  # not `previews`: that table, of unsigned rows, is left to older versions
 _COLUMNS: Final = "token TEXT PRIMARY KEY, expires REAL, services TEXT, mac TEXT"
-_COMPANIONS: Final = ("-journal", "-wal", "-shm")  # files SQLite opens beside the database, following links
 
 
 def _open_previews(path: Path | None) -> sqlite3.Connection:
     """The previews table in `path`, or in memory when there is no path or it cannot be opened."""
-    if path is not None:
-        try:
-            return _open_file(path)
-        except (OSError, sqlite3.Error) as exc:
-            logger.warning("previews kept in memory only: %s cannot be used (%s)", path, exc)
-    return _with_table(sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None))
-
-
-def _open_file(path: Path) -> sqlite3.Connection:
-    """The file, never through a symbolic link and private to this user (0600), as a connection with the table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for companion in (path.with_name(path.name + suffix) for suffix in _COMPANIONS):
-        if companion.is_symlink():
-            raise OSError(errno.ELOOP, "a symbolic link, never followed", str(companion))
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(errno.ELOOP, "a symbolic link, never followed", str(path)) from None
-        raise
-    try:
-        opened = os.fstat(fd)
-        if not stat.S_ISREG(opened.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
-        make_private(fd, path)
-        db = sqlite3.connect(str(path), timeout=1, check_same_thread=False, isolation_level=None)
-        try:
-            now = os.lstat(path)  # SQLite opened the path again: it must still be the file checked above
-        except OSError:
-            db.close()
-            raise
-        if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
-            db.close()
-            raise OSError(errno.ELOOP, "replaced while it was opened", str(path))
-        return _with_table(db)
-    finally:
-        os.close(fd)
-
-
-def _with_table(db: sqlite3.Connection) -> sqlite3.Connection:
-    """The connection with its table; closed if the table cannot be made, so no connection is left open."""
-    try:
-        db.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} ({_COLUMNS})")
-    except BaseException:
-        db.close()
-        raise
-    return db
+    return open_sqlite(path, f"CREATE TABLE IF NOT EXISTS {_TABLE} ({_COLUMNS})", "previews")
