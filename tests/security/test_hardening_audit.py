@@ -235,7 +235,7 @@ def edit_rows(settings: Settings, column: str, value: object) -> int:
     """What an attacker with write access to the file does, in whichever table holds the previews."""
     db = sqlite3.connect(previews_path(settings))
     try:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%previews'")]
         edited = 0
         for table in tables:
             columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
@@ -250,7 +250,7 @@ def edit_rows(settings: Settings, column: str, value: object) -> int:
 def row_services(settings: Settings) -> dict[str, Any]:
     db = sqlite3.connect(previews_path(settings))
     try:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%previews'")]
         [found] = [row for table in tables for row in db.execute(f"SELECT services FROM {table}")]
         return json.loads(found[0])
     finally:
