@@ -34,7 +34,7 @@ from .change_log import ChangeLog
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, delete_answer, human_can_answer
 from .plan import Item, Plan, plan_delete, plan_update, read_plan
 from .results import Approver, ChangeResult, ServiceChange, as_result, usage_error_result
-from .state import NO_PROJECT, AppState, app_state
+from .state import NO_PROJECT, NO_PROJECT_HINT, AppState, app_state
 from .views import applied_step, draft, sandbox_note, snapshot
 
 _APPROVAL = (
@@ -102,7 +102,7 @@ async def _change(
 ) -> CallToolResult:
     """One update or delete call, whatever it selects: refuse, preview or apply."""
     if plan.project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     if plan.problem is not None:
         return usage_error_result(*plan.problem)
     log = ChangeLog(app, ctx, plan)

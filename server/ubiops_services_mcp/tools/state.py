@@ -18,6 +18,7 @@ from ..settings import Settings
 from .confirmation import PreviewMemory, Signer
 
 NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
+NO_PROJECT_HINT = "Ask the user which UbiOps project to use and pass it as project_name; nothing was sent."
 
 
 @dataclass(frozen=True)
