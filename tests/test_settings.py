@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from tests.conftest import TOKEN
 from ubiops_services_mcp.cli import build_parser, settings_from
 from ubiops_services_mcp.options import OPTIONS, from_env
+from ubiops_services_mcp.serve import announce
 from ubiops_services_mcp.settings import Settings, SettingsError
 
 SCRIPT = str(Path(sys.executable).parent / "ubiops-services-mcp")
@@ -159,3 +160,39 @@ def test_a_bad_api_host_stops_the_start_with_a_message(tmp_path: Path) -> None:
     assert "UBIOPS_API_HOST must be an http(s) URL" in done.stderr
     assert "serving UbiOps" not in done.stderr
     assert TOKEN not in done.stderr + done.stdout
+
+
+class _Terminal:
+    """A stdin that is a terminal: a person started the server by hand."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("host", "url"), [("127.0.0.1", "http://127.0.0.1:18769/mcp"), ("::1", "http://[::1]:18769/mcp")]
+)
+def test_http_start_says_the_url_it_serves(capsys: pytest.CaptureFixture[str], host: str, url: str) -> None:
+    announce(Settings(transport="http", host=host, port=18769, sandbox_db=":memory:"))
+    out, err = capsys.readouterr()
+    assert f"MCP endpoint (streamable HTTP): {url}\n" in err
+    assert out == ""
+
+
+def test_stdio_tells_a_person_at_a_terminal_how_to_connect(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    announce(Settings(sandbox_db=":memory:"))
+    out, err = capsys.readouterr()
+    assert "waiting for a client" in err
+    assert "npx @modelcontextprotocol/inspector@" in err
+    assert out == ""  # stdout is the protocol
+
+
+def test_stdio_started_by_a_client_gets_no_terminal_hint(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "UBIOPS_SANDBOX_DB": ":memory:"}
+    done = subprocess.run([SCRIPT], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert "SANDBOX mode" in done.stderr
+    assert "waiting for a client" not in done.stderr
+    assert done.stdout == ""
