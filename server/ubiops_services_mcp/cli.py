@@ -12,6 +12,10 @@ from . import __version__
 from .options import OPTIONS, from_env
 from .settings import Settings, SettingsError
 
+PROG = "ubiops-services-mcp"
+SANDBOX_PORT = 8765
+USAGE = "%(prog)s [options] [sandbox [--host H] [--port P] | check]"
+
 DESCRIPTION = """\
 MCP server for UbiOps services: create, get, list, update and delete services (HTTPS endpoints in front of
 a deployment's instances) from an AI assistant. Update and delete are guarded by preview + confirmation.
@@ -41,22 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _add_options(common)
     parser = argparse.ArgumentParser(
-        prog="ubiops-services-mcp", description=DESCRIPTION, parents=[common],
+        prog=PROG, usage=USAGE, description=DESCRIPTION, parents=[common],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     transport = parser.add_argument_group("transport")
     transport.add_argument("--transport", choices=("stdio", "http"), default="stdio",
                            help="stdio (default, for desktop clients) or http (streamable HTTP at /mcp)")  # fmt: skip
-    transport.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    transport.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    transport.add_argument("--host", default=argparse.SUPPRESS, help="HTTP bind address (default 127.0.0.1)")
+    transport.add_argument("--port", type=int, default=argparse.SUPPRESS, help="HTTP port (default 8000)")
     transport.add_argument("--stateless", action="store_true",
                            help="HTTP without sessions, for several replicas behind a load balancer")  # fmt: skip
-    commands = parser.add_subparsers(dest="command", metavar="")
-    sandbox = commands.add_parser("sandbox", parents=[common], help="serve the sandbox API over HTTP")
-    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    sandbox.add_argument("--port", type=int, default=8765, help="port (default 8765)")
-    commands.add_parser("check", parents=[common], help="check host, token and default project")
+    # The commands are listed in DESCRIPTION and USAGE, so their parser shows no (empty) "positional arguments"
+    # heading; SUPPRESS keeps a --host/--port given before the command rather than the command's default.
+    commands = parser.add_subparsers(dest="command", help=argparse.SUPPRESS)
+    sandbox = commands.add_parser(
+        "sandbox", prog=f"{PROG} sandbox", parents=[common], help="serve the sandbox API over HTTP"
+    )
+    sandbox.add_argument("--host", default=argparse.SUPPRESS, help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=argparse.SUPPRESS, help=f"port (default {SANDBOX_PORT})")
+    commands.add_parser("check", prog=f"{PROG} check", parents=[common], help="check host, token and default project")
     return parser
 
 
@@ -73,7 +81,8 @@ def settings_from(args: argparse.Namespace, env: Any = None) -> Settings:
         else:
             overrides[option.field] = option.parse(option.flag, raw)
     transport = getattr(args, "transport", "stdio")
-    overrides |= {"transport": transport, "host": args.host, "port": args.port}
+    port = getattr(args, "port", SANDBOX_PORT if getattr(args, "command", None) == "sandbox" else None)
+    overrides |= {"transport": transport, "host": getattr(args, "host", None), "port": port}
     overrides["stateless"] = bool(getattr(args, "stateless", False))
     return settings.with_overrides(**overrides)
 

@@ -95,6 +95,25 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _api_host(name: str, raw: str) -> str:
+    """The API's base URL: an http(s) URL with a host, so a typo fails at start, not on the first call."""
+    if not _is_http_url(raw.strip()):
+        raise SettingsError(
+            f"{name} must be an http(s) URL such as {DEFAULT_HOST} (without query or fragment), not {raw!r}"
+        )
+    return raw.strip()
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        url = urlsplit(text)
+        port = url.port  # raises on a port that is not a number in range
+    except ValueError:
+        return False
+    plain = not url.query and not url.fragment and port != 0
+    return url.scheme in ("http", "https") and bool(url.hostname) and plain
+
+
 def _public_url(name: str, raw: str) -> str:
     """An https URL (http only on loopback, for tests), without query or fragment: OAuth compares them exactly."""
     url = urlsplit(raw.strip())
@@ -150,7 +169,7 @@ OPTIONS: Final = (
         "UbiOps API token (secret; prefer the variable: flags show in process lists). "
         "Unset: the embedded sandbox serves.",
     ),
-    Option("UBIOPS_API_HOST", "api_host", "--api-host", _text, f"UbiOps API base URL (default {DEFAULT_HOST})."),
+    Option("UBIOPS_API_HOST", "api_host", "--api-host", _api_host, f"UbiOps API base URL (default {DEFAULT_HOST})."),
     Option(
         "UBIOPS_PROJECT",
         "project",

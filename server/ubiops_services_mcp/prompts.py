@@ -1,6 +1,7 @@
 """MCP prompts from the Markdown files in prompts/: each file is one template, its arguments in its front matter.
 
-A file starts with front matter between two `---` lines, in a small YAML subset this module parses itself:
+A file starts with YAML front matter between two `---` lines (read by PyYAML, strictly: a repeated key is an
+error, and only `true`/`false` are not text, so `default: no` stays the word "no"):
 
     ---
     name: change-service-safely
@@ -31,6 +32,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Final, cast
 
+import yaml
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import Message, Prompt, PromptArgument, UserMessage
 from mcp.shared.exceptions import MCPError
@@ -116,7 +118,7 @@ def parse_prompt(text: str, filename: str) -> PromptTemplate:
     if not _PROMPT_NAME.match(name) or f"{name}.md" != filename:
         raise PromptFileError(f"{filename}: name {name!r} must be lowercase-with-hyphens and match the file name")
     raw_args = meta.get("arguments", [])
-    if not isinstance(raw_args, list):
+    if not isinstance(raw_args, list) or not all(isinstance(item, dict) for item in cast(list[Any], raw_args)):
         raise PromptFileError(f"{filename}: arguments must be a list of '- name: ...' items")
     arguments = tuple(_argument(item, filename) for item in cast(list[dict[str, Any]], raw_args))
     _check_names(name, arguments, body, filename)
@@ -156,55 +158,43 @@ def _check_names(name: str, arguments: tuple[PromptArg, ...], body: str, filenam
 
 
 def _split_front_matter(text: str, filename: str) -> tuple[dict[str, Any], str]:
-    """Front matter as a dict (strings, booleans, one level of list of dicts) and the text after it."""
+    """Front matter as a dict and the text after it; the YAML between the `---` lines is read by PyYAML."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         raise PromptFileError(f"{filename}: must start with a '---' line opening the front matter")
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
     if end is None:
         raise PromptFileError(f"{filename}: the front matter has no closing '---' line")
-    meta: dict[str, Any] = {}
-    items: list[dict[str, Any]] | None = None
-    for number, line in enumerate(lines[1:end], start=2):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if not line[0].isspace():
-            key, value = _pair(stripped, filename, number)
-            if key not in _TOP_KEYS or key in meta:
-                raise PromptFileError(f"{filename}:{number}: unexpected or repeated key {key!r}")
-            if value == "":
-                items = meta[key] = []
-            else:
-                items, meta[key] = None, value
-        elif items is not None and stripped.startswith("- "):
-            key, value = _pair(stripped[2:].strip(), filename, number)
-            items.append({key: value})
-        elif items:
-            key, value = _pair(stripped, filename, number)
-            if key in items[-1]:
-                raise PromptFileError(f"{filename}:{number}: repeated key {key!r}")
-            items[-1][key] = value
-        else:
-            raise PromptFileError(f"{filename}:{number}: indented line outside a list")
-    return meta, "\n".join(lines[end + 1 :]).strip() + "\n"
+    try:
+        meta = yaml.load("\n".join(lines[1:end]), Loader=_FrontMatterLoader)
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 2 if error.problem_mark else "?"  # +1: 1-based, +1: the opening '---'
+        raise PromptFileError(f"{filename}:{line}: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise PromptFileError(f"{filename}: {error}") from None
+    if not isinstance(meta, dict):
+        raise PromptFileError(f"{filename}: the front matter must be 'key: value' lines")
+    front = cast(dict[str, Any], meta)
+    if unknown := sorted(set(front) - _TOP_KEYS):
+        raise PromptFileError(f"{filename}: unexpected key(s) {', '.join(unknown)}")
+    return front, "\n".join(lines[end + 1 :]).strip() + "\n"
 
 
-def _pair(text: str, filename: str, number: int) -> tuple[str, str | bool]:
-    """'key: value', split at the first colon, so values may contain colons."""
-    key, sep, value = text.partition(":")
-    if not sep or not key.strip():
-        raise PromptFileError(f"{filename}:{number}: expected 'key: value'")
-    return key.strip(), _scalar(value.strip())
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader, stricter: text stays text (no yes/no/null/number guessing) and a repeated key is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in cast(list[tuple[yaml.Node, yaml.Node]], node.value):
+            key = str(key_node.value)  # PyYAML would let the last of two equal keys win, silently
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"repeated key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-def _scalar(value: str) -> str | bool:
-    """'true'/'false' as booleans, a quoted string without its quotes, anything else as it is."""
-    if value in ("true", "false"):
-        return value == "true"
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
+_BOOL = ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))
+_FrontMatterLoader.yaml_implicit_resolvers = {first: [_BOOL] for first in "tTfF"}
 
 
 class FilePrompt(Prompt):

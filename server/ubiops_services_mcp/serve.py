@@ -24,6 +24,26 @@ def announce(settings: Settings) -> None:
         )
     else:
         logs.notice(settings, f"serving UbiOps at {settings.api_host}.")
+    if settings.transport == "http":
+        logs.notice(settings, f"MCP endpoint (streamable HTTP): {mcp_url(settings)}")
+    elif sys.stdin.isatty():  # a person ran it by hand: stdout is the protocol, so the hint goes to stderr
+        logs.notice(settings, stdio_hint())
+
+
+def stdio_hint() -> str:
+    """What a person who started the stdio server by hand can do with it (it waits for a client on stdin)."""
+    command = sys.argv[0] if sys.argv[0].endswith("ubiops-services-mcp") else "ubiops-services-mcp"
+    return (
+        "speaking MCP on stdin/stdout, waiting for a client: an MCP client starts this command itself. "
+        f"Point one at it (README: clients), try it with `npx @modelcontextprotocol/inspector@2.12.0 {command}` "
+        "(Node.js 22.19+), or serve HTTP with --transport http. Ctrl-C stops."
+    )
+
+
+def mcp_url(settings: Settings) -> str:
+    """The URL clients connect to; an IPv6 address goes in brackets."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}/mcp"
 
 
 def run(settings: Settings) -> int:

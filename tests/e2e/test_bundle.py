@@ -14,8 +14,9 @@ from tests.e2e.conftest import node_bin
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-# A "uv" bundle is the project itself: the host builds it from pyproject.toml (which names README.md).
-BUNDLE_FILES = ("manifest.json", "pyproject.toml", "README.md")
+# A "uv" bundle is the project itself: the host builds it from pyproject.toml (which names README.md and LICENSE)
+# with the exact versions of uv.lock (`uv run --frozen`).
+BUNDLE_FILES = ("manifest.json", "pyproject.toml", "uv.lock", "README.md", "LICENSE")
 BUNDLE_DIRS = ("server", "prompts")
 
 

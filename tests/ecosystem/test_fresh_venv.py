@@ -1,14 +1,16 @@
-"""`pip install .` into a fresh virtual environment gives a working `ubiops-services-mcp` console script.
+"""Installs as a user gets them: `pip install .` into an empty venv, and the MCP bundle's `uv run` from uv.lock.
 
-The fresh venv borrows the dependencies (mcp, httpx, pydantic) from the test venv through a .pth file, so the
-test needs no network; the project itself is built and installed by pip as a user would, not editable.
+Nothing is borrowed from the test venv: pip and uv fetch the declared dependencies from the package index, so
+these tests prove that `dependencies` in pyproject.toml (and uv.lock) suffice to run the server.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -16,43 +18,52 @@ from mcp import Client, StdioServerParameters
 
 from ubiops_services_mcp import __version__
 
-pytestmark = pytest.mark.anyio
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
+INSTALL_TIMEOUT_S = 600
+UV = Path(sys.executable).parent / "uv"  # the Makefile installs the pinned uv into the venv
 
 
-def make_fresh_venv(where: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
-    python = where / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
-    (Path(purelib) / "_deps_from_test_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python
+def clean_env(home: Path) -> dict[str, str]:
+    """No UBIOPS_* and no VIRTUAL_ENV/PYTHONPATH of the test run: the fresh install must stand alone."""
+    drop = ("UBIOPS_", "VIRTUAL_ENV", "PYTHONPATH", "UV_PROJECT_ENVIRONMENT")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(drop)}
+    return env | {"HOME": str(home), "UBIOPS_SANDBOX_DB": ":memory:", "UBIOPS_MCP_AUDIT_LOG": str(home / "a.jsonl")}
 
 
 @pytest.fixture
 def installed_script(tmp_path: Path) -> Path:
-    """`pip install .` (not editable) into a fresh venv; the console script pip generated."""
-    python = make_fresh_venv(tmp_path / "venv")
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(ROOT)]
-    subprocess.run(install, check=True, capture_output=True, timeout=300)
-    script = tmp_path / "venv" / "bin" / "ubiops-services-mcp"
-    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60, check=True)
-    assert version.stdout.strip() == f"ubiops-services-mcp {__version__}"
+    """`pip install .` (not editable, dependencies and all) into a fresh venv; the console script pip generated."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)]
+    done = subprocess.run(install, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=clean_env(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Only what the server declares: no dev tool came along, and the package is the installed copy.
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format", "json"], capture_output=True, text=True, timeout=120, check=True
+    )
+    names = {package["name"].lower() for package in json.loads(listed.stdout)}
+    assert {"mcp", "httpx", "pydantic", "pyyaml", "ubiops-services-mcp"} <= names
+    assert not names & {"pytest", "ruff", "pyright", "hypothesis", "ubiops"}, names
     where = subprocess.run(
         [str(python), "-c", "import ubiops_services_mcp as m; print(m.__file__)"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True, text=True, timeout=60, check=True, env=clean_env(tmp_path),
     ).stdout  # fmt: skip
-    assert where.startswith(str(tmp_path / "venv")), "the installed copy, not the checkout, must be imported"
+    assert where.startswith(str(venv)), "the installed copy, not the checkout, must be imported"
+    script = venv / "bin" / "ubiops-services-mcp"
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.stdout.strip() == f"ubiops-services-mcp {__version__}"
     return script
 
 
-@pytest.mark.slow
-async def test_pip_install_into_a_fresh_venv_gives_the_console_script(tmp_path: Path, installed_script: Path) -> None:
-    script = installed_script
-    env = {"HOME": str(tmp_path), "UBIOPS_SANDBOX_DB": ":memory:", "UBIOPS_MCP_AUDIT_LOG": str(tmp_path / "a.jsonl")}
-    async with Client(StdioServerParameters(command=str(script), env=env), mode="legacy") as client:
+@pytest.mark.anyio
+async def test_pip_install_into_a_fresh_venv_gives_a_working_console_script(
+    tmp_path: Path, installed_script: Path
+) -> None:
+    env = clean_env(tmp_path)
+    async with Client(StdioServerParameters(command=str(installed_script), env=env), mode="legacy") as client:
         tools = [tool.name for tool in (await client.list_tools()).tools]
         prompts = [prompt.name for prompt in (await client.list_prompts()).prompts]
         created = await client.call_tool(
@@ -61,3 +72,40 @@ async def test_pip_install_into_a_fresh_venv_gives_the_console_script(tmp_path: 
     assert len(tools) == 6
     assert len(prompts) == 4
     assert not created.is_error
+
+
+def uv() -> str:
+    if not UV.exists():
+        pytest.skip(f"uv is not installed beside {sys.executable}: `make test` installs it")
+    return str(UV)
+
+
+def test_uv_lock_matches_pyproject(tmp_path: Path) -> None:
+    """The lock that CI, `make` and the bundle install from is current: `uv lock --check` changes nothing."""
+    done = subprocess.run(
+        [uv(), "lock", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env(tmp_path)
+    )
+    assert done.returncode == 0, f"uv.lock is out of date with pyproject.toml: run `make lock`\n{done.stderr}"
+
+
+def test_the_bundle_command_runs_the_server_from_the_lock(tmp_path: Path) -> None:
+    """manifest.json's command (`uv run --directory <bundle> --frozen --no-dev ...`) on the files a bundle holds."""
+    manifest = json.loads((ROOT / "manifest.json").read_text())
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name in ("manifest.json", "pyproject.toml", "uv.lock", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, bundle / name)
+    for name in ("server", "prompts"):
+        shutil.copytree(ROOT / name, bundle / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    config = manifest["server"]["mcp_config"]
+    args = [arg.replace("${__dirname}", str(bundle)) for arg in config["args"]]
+    assert config["command"] == "uv"
+    assert "--frozen" in args
+    done = subprocess.run(
+        [uv(), *args, "--version"], capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=clean_env(tmp_path)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == f"ubiops-services-mcp {__version__}"
+    installed = {path.name.split("-")[0].lower() for path in (bundle / ".venv").glob("lib/python*/site-packages/*")}
+    assert "pytest" not in installed
+    assert "ruff" not in installed

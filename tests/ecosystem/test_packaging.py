@@ -1,10 +1,12 @@
-"""Packaging: server.json (MCP Registry) and manifest.json (MCP Bundle) match the code, and the wheel ships prompts."""
+"""Packaging: server.json and manifest.json match the code; the wheel ships the prompts, both archives the licence."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -19,6 +21,7 @@ from ubiops_services_mcp import __version__
 from ubiops_services_mcp.app import create_server
 from ubiops_services_mcp.options import OPTIONS
 from ubiops_services_mcp.prompts import PACKAGED_DIR
+from ubiops_services_mcp.serve import stdio_hint
 from ubiops_services_mcp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,3 +149,63 @@ def test_the_wheel_ships_the_prompts_and_an_install_serves_them(tmp_path: Path) 
     assert found["module"].startswith(str(target)), "the installed copy, not the checkout, must be imported"
     assert found["from"] == str(target / "ubiops_services_mcp" / PACKAGED_DIR)
     assert sorted(found["prompts"]) == sorted(Path(name).stem for name in shipped)
+
+
+@pytest.mark.slow
+def test_wheel_and_sdist_ship_the_licence_and_complete_metadata(tmp_path: Path) -> None:
+    """Both archives carry the Apache-2.0 text; the metadata names the licence, its file, the URLs and versions."""
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.exists():
+        pytest.skip(f"uv is not installed beside {sys.executable}: `make test` installs it")
+    dist = tmp_path / "dist"
+    done = subprocess.run(
+        [str(uv), "build", "--sdist", "--wheel", "--out-dir", str(dist), str(ROOT)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    licence = (ROOT / "LICENSE").read_bytes()
+    assert licence.lstrip().startswith(b"Apache License\n                           Version 2.0, January 2004")
+    stem = f"ubiops_services_mcp-{__version__}"
+
+    (wheel,) = dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read(f"{stem}.dist-info/licenses/LICENSE") == licence
+        metadata = archive.read(f"{stem}.dist-info/METADATA").decode()
+    (sdist,) = dist.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = set(archive.getnames())
+        shipped = archive.extractfile(f"{stem}/LICENSE")
+        assert shipped is not None
+        assert shipped.read() == licence
+    assert {f"{stem}/uv.lock", f"{stem}/pyproject.toml", f"{stem}/README.md"} <= names
+
+    for line in (
+        "License-Expression: Apache-2.0",
+        "License-File: LICENSE",
+        "Author: UbiOps",
+        "Project-URL: Repository, https://github.com/ubiops/ubiops-services-mcp",
+        "Project-URL: Issues, https://github.com/ubiops/ubiops-services-mcp/issues",
+        "Classifier: Development Status :: 3 - Alpha",
+        "Classifier: Programming Language :: Python :: 3.11",
+        "Classifier: Programming Language :: Python :: 3.13",
+        "Requires-Python: >=3.11",
+    ):
+        assert f"\n{line}\n" in metadata, line
+    assert PROJECT["license"] == MANIFEST["license"] == "Apache-2.0"
+
+
+def test_the_readme_and_the_start_hint_run_the_pinned_inspector_on_the_node_it_needs() -> None:
+    """An unpinned `npx @modelcontextprotocol/inspector` on Node 20 silently ran Inspector 0.15."""
+    e2e = ROOT / "tests" / "e2e"
+    pinned = json.loads((e2e / "package.json").read_text())["devDependencies"]["@modelcontextprotocol/inspector"]
+    lock = json.loads((e2e / "package-lock.json").read_text())["packages"]
+    engines = lock["node_modules/@modelcontextprotocol/inspector"]["engines"]["node"]  # ">=22.19.0"
+    major, minor, _ = engines.removeprefix(">=").split(".")
+    readme = (ROOT / "README.md").read_text()
+    assert re.findall(r"^npx @modelcontextprotocol/inspector\S*", readme, re.MULTILINE) == [
+        f"npx @modelcontextprotocol/inspector@{pinned}"
+    ]
+    assert f"Node.js {major}.{minor} or newer" in readme
+    assert f"Node.js {major}.{minor}+" in readme
+    assert f"@modelcontextprotocol/inspector@{pinned} " in stdio_hint()
+    assert f"Node.js {major}.{minor}+" in stdio_hint()

@@ -159,13 +159,25 @@ def test_front_matter_parses_quotes_booleans_and_defaults() -> None:
         (GOOD.replace("required: true", "required: yes"), "sample.md", "true or false"),
         (GOOD.replace("title: Sample\n", ""), "sample.md", "title"),
         (GOOD.replace("title: Sample", "title: Sample\ntitle: Again"), "sample.md", "repeated"),
-        (GOOD.replace("title: Sample", "  stray: line\ntitle: Sample"), "sample.md", "outside a list"),
+        (GOOD.replace("title: Sample", "  stray: line\ntitle: Sample"), "sample.md", r"sample.md:3: mapping values"),
+        (GOOD.replace("title: Sample", "title: [Sample"), "sample.md", r"sample.md:\d+: "),
+        (GOOD.replace("description: A sample.", "description: A sample.\ncolour: red"), "sample.md", "colour"),
+        (GOOD.replace("  - name: who", "  - who\n  - name: who"), "sample.md", "list of '- name"),
         (GOOD.replace("    required: true", "    required: true\n    colour: red"), "sample.md", "colour"),
     ],
 )
 def test_broken_prompt_files_are_refused_naming_the_problem(broken: str, filename: str, complaint: str) -> None:
     with pytest.raises(PromptFileError, match=complaint):
         parse_prompt(broken, filename)
+
+
+def test_front_matter_keeps_yaml_words_as_text() -> None:
+    """YAML 1.1 would read `no`, `null` or `off` as false or null: front matter text stays text."""
+    template = parse_prompt(GOOD.replace("default: nowhere", "default: no").replace("A sample.", "null"), "sample.md")
+    assert (template.description, template.arguments[1].default) == ("null", "no")
+    assert parse_prompt(GOOD.replace("default: nowhere", "default: 8080"), "sample.md").arguments[1].default == "8080"
+    block = GOOD.replace("default: nowhere", "default: >-\n      two\n      lines")
+    assert parse_prompt(block, "sample.md").arguments[1].default == "two lines"
 
 
 def test_a_broken_file_stops_loading(tmp_path: Path) -> None:

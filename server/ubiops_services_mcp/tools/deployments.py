@@ -26,7 +26,7 @@ from .results import (
     as_result,
     usage_error_result,
 )
-from .state import NO_PROJECT, app_state
+from .state import NO_PROJECT, NO_PROJECT_HINT, app_state
 
 VERSIONS_MAX: Final = READS_MAX
 """Most deployments whose versions one deployments_list call reads."""
@@ -44,7 +44,7 @@ async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_G
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     catalog = Catalog(app.api, project)
     try:
         found = await app.api.deployments(project)
@@ -70,7 +70,7 @@ async def deployments_get(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     catalog = Catalog(app.api, project)
     try:
         deployment = await app.api.deployment(project, deployment_name)

@@ -29,7 +29,7 @@ from .args import (
 )
 from .catalog import Catalog
 from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result, usage_error_result
-from .state import NO_PROJECT, app_state
+from .state import NO_PROJECT, NO_PROJECT_HINT, app_state
 
 DETAILS_MAX: Final = 50
 """Most services one call reads details of: each is a GET, and a model rarely needs more at once."""
@@ -144,7 +144,7 @@ async def services_list(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     details = not DETAIL_FIELDS.isdisjoint(fields or ())
     try:
         found = await app.api.list(project, _query(labels), _query(deployment_version_ids))

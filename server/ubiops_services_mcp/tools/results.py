@@ -240,9 +240,16 @@ def api_error_result(error: ApiError) -> CallToolResult:
     return _failure(details)
 
 
-def usage_error_result(message: str, field: str | None = None) -> CallToolResult:
-    """An argument problem found by the tool itself (after schema validation)."""
-    details: dict[str, Any] = {"code": "invalid_argument", "message": message, "retryable": False}
+def usage_error_result(message: str, field: str | None = None, hint: str | None = None) -> CallToolResult:
+    """An argument problem found by the tool itself (after schema validation): the same shape as a schema one."""
+    where = field or "(arguments)"
+    details: dict[str, Any] = {
+        "code": "invalid_arguments",
+        "message": message,
+        "problems": [{"field": where, "rule": message}],
+        "retryable": False,
+        "hint": hint or f"Correct {where} and call again; no change was sent.",
+    }
     if field is not None:
         details["field"] = field
     return _failure(details)

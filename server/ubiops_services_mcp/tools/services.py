@@ -31,7 +31,7 @@ from .results import (
     usage_error_result,
 )
 from .schema import compact_schema, described_elsewhere
-from .state import NO_PROJECT, api_fields, app_state, caller
+from .state import NO_PROJECT, NO_PROJECT_HINT, api_fields, app_state, caller
 from .views import sandbox_note
 
 # services_update's data has the fields of services_create's data, described there; only what differs stays.
@@ -58,7 +58,7 @@ async def services_create(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     audit = {"tool": "services_create", "project": project, "service": data.name, "payload": data.to_body()}
     catalog = Catalog(app.api, project)
     missing = await catalog.missing(data.deployment, data.to_body().get("version"), " Nothing was created.")
@@ -89,7 +89,7 @@ async def services_get(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     try:
         service = await app.api.get(project, service_name)
     except ApiError as error:
@@ -105,7 +105,7 @@ async def services_status(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name")
+        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     try:
         status = await app.api.status(project, service_name)
         service = await app.api.get(project, service_name)

@@ -22,6 +22,7 @@ from .confirmation import PreviewMemory, Signer
 from .progress import progress_for
 
 NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
+NO_PROJECT_HINT = "Ask the user which UbiOps project to use and pass it as project_name; nothing was sent."
 
 
 @dataclass(frozen=True)
