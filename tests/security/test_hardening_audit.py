@@ -36,6 +36,9 @@ WEB = {"name": "web", "deployment": "hello-world", "port": 8080}
 FORGED = {"outcome": "applied", "approved_by": "human", "sub": "alice"}
 
 
+PREVIEW_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%previews'"
+
+
 def audit_text(settings: Settings) -> str:
     return settings.audit_log_path.read_text(encoding="utf-8")
 
@@ -235,7 +238,7 @@ def edit_rows(settings: Settings, column: str, value: object) -> int:
     """What an attacker with write access to the file does, in whichever table holds the previews."""
     db = sqlite3.connect(previews_path(settings))
     try:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%previews'")]
+        tables = [row[0] for row in db.execute(PREVIEW_TABLES)]
         edited = 0
         for table in tables:
             columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
@@ -250,7 +253,7 @@ def edit_rows(settings: Settings, column: str, value: object) -> int:
 def row_services(settings: Settings) -> dict[str, Any]:
     db = sqlite3.connect(previews_path(settings))
     try:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%previews'")]
+        tables = [row[0] for row in db.execute(PREVIEW_TABLES)]
         [found] = [row for table in tables for row in db.execute(f"SELECT services FROM {table}")]
         return json.loads(found[0])
     finally:
