@@ -32,12 +32,12 @@ $(shell rm -rf $(VENV))
 endif
 endif
 
-.PHONY: run test test-fast lint typecheck unit bench lock clean
+.PHONY: run test test-fast lint typecheck docs unit bench lock clean
 
 run: $(RUN_STAMP)
 	$(BIN)/ubiops-services-mcp $(ARGS)
 
-test: $(DEV_STAMP) lint typecheck unit
+test: $(DEV_STAMP) lint typecheck docs unit
 
 # The quick loop: everything but the tests that spawn processes or install packages (marked slow).
 test-fast: $(DEV_STAMP)
@@ -49,6 +49,10 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/pyright
+
+# The reference pages in docs/ as a site, strictly: a broken link or a page left out of the nav fails the build.
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 # -rs: every skipped test with its reason (HAProxy, Node.js missing); the e2e fixture prints its npm steps.
 unit: $(DEV_STAMP)

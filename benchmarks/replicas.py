@@ -79,6 +79,7 @@ def haproxy_config(front: int, replicas: dict[str, int]) -> str:
         "    option redispatch 1",
         "frontend mcp",
         f"    bind 127.0.0.1:{front}",
+        "    http-request set-header X-Forwarded-For %[src]",
         "    default_backend replicas",
         "backend replicas",
         "    balance roundrobin",

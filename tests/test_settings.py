@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from tests.conftest import TOKEN
 from ubiops_services_mcp.cli import build_parser, settings_from
+from ubiops_services_mcp.hosting.serve import announce
 from ubiops_services_mcp.options import OPTIONS, from_env
-from ubiops_services_mcp.serve import announce
 from ubiops_services_mcp.settings import Settings, SettingsError
 
 SCRIPT = str(Path(sys.executable).parent / "ubiops-services-mcp")
@@ -76,8 +76,8 @@ def test_bad_values_name_the_setting(env: dict[str, str], says: str) -> None:
     assert says in str(error.value)
 
 
-def test_every_option_has_a_flag_and_a_readme_row() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+def test_every_option_has_a_flag_and_a_row_in_the_configuration_reference() -> None:
+    readme = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
     for option in OPTIONS:
         assert f"`{option.env}`" in readme
         assert f"`{option.flag}`" in readme

@@ -9,8 +9,8 @@ import anyio
 from .api import errors
 from .api.client import ServicesApi
 from .app import http_client
-from .oauth.config import check_oauth
-from .oauth.keys import IssuerKeys, KeysUnavailable
+from .hosting.oauth.config import check_oauth
+from .hosting.oauth.keys import IssuerKeys, KeysUnavailable
 from .settings import Settings
 
 STATUS_CHARS = 200

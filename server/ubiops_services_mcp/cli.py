@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(settings)
     gc.disable()  # importing the SDK builds ~130k objects that live as long as the process: collecting is waste
     try:
-        from .serve import run
+        from .hosting.serve import run
     finally:
         gc.freeze()  # keep them out of every later collection too (a full one would walk them all: ~65 ms)
         gc.enable()

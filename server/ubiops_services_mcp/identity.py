@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, principal_components
+from pydantic import SecretStr
 
 
 def user_fields(user: object) -> dict[str, Any]:
@@ -34,3 +36,9 @@ def lacks_scope(scope: str | None) -> bool:
     """Whether the request being served is an OAuth caller's without `scope` (None: no scope is needed)."""
     token = get_access_token()
     return scope is not None and token is not None and scope not in token.scopes
+
+
+def fingerprint(token: SecretStr) -> str:
+    """A short, one-way name for a caller's token, for the audit log: never the token itself."""
+    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()
+    return f"ubiops-token:{digest[:12]}"

@@ -29,7 +29,7 @@ from tests.conftest import data, free_port
 from tests.e2e.conftest import E2E_DIR
 from tests.security.process import Spawned, base_env, run, serving, stop
 from tests.security.test_http import INITIALIZE, MCP_HEADERS, mcp_client
-from ubiops_services_mcp.http_auth import fingerprint
+from ubiops_services_mcp.identity import fingerprint
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from tests.conftest import free_port
 from tests.faults.fake_api import FakeApi
 from tests.security.process import Spawned, base_env, serving
 from tests.security.test_http import INITIALIZE, MCP_HEADERS, mcp_client
-from ubiops_services_mcp.http_auth import fingerprint
+from ubiops_services_mcp.identity import fingerprint
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

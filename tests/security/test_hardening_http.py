@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from tests.conftest import free_port
 from tests.security.process import SCRIPT, Spawned, base_env, listening_addresses, serving, stop
 from tests.security.test_http import INITIALIZE, MCP_HEADERS, mcp_client
-from ubiops_services_mcp import serve
 from ubiops_services_mcp.cli import build_parser, main, settings_from
-from ubiops_services_mcp.http_auth import BearerGuard
+from ubiops_services_mcp.hosting import serve
+from ubiops_services_mcp.hosting.http_auth import BearerGuard
 from ubiops_services_mcp.options import OPTIONS, from_env
 from ubiops_services_mcp.settings import Settings, SettingsError
 

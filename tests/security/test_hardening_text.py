@@ -288,6 +288,6 @@ async def test_recreate_with_re_creates_the_exact_text(settings: Settings, wire:
     assert post.body["labels"] == {"team\u200b": "a\u202eb"}
 
 
-def test_the_readme_gives_the_pattern_the_server_uses() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+def test_the_docs_give_the_pattern_the_server_uses() -> None:
+    readme = (Path(__file__).parents[2] / "docs" / "tools.md").read_text()
     assert f"`{HIDDEN_PATTERN}`" in readme

@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from ubiops_services_mcp.api.auth import TokenAuth, caller_token
-from ubiops_services_mcp.http_auth import BearerGuard, CallerContext, fingerprint
+from ubiops_services_mcp.hosting.http_auth import BearerGuard, CallerContext
+from ubiops_services_mcp.identity import fingerprint
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from ubiops_services_mcp import serve
-from ubiops_services_mcp.http_auth import BearerGuard, CallerContext
+from ubiops_services_mcp.hosting import serve
+from ubiops_services_mcp.hosting.http_auth import BearerGuard, CallerContext
 from ubiops_services_mcp.settings import Settings
 
 

@@ -60,9 +60,27 @@ async def test_both_per_caller_limit_names_are_refused_naming_both(
     assert error["code"] == "invalid_arguments"
     assert [p["field"] for p in error["problems"]] == ["data"]
     rule = error["problems"][0]["rule"]
-    assert "rate_limit_token and rate_limit_user_default are one limit" in rule
+    assert "rate_limit_token is the older API's per-token limit, replaced by rate_limit_user_default" in rule
     assert "give only rate_limit_user_default" in rule
     assert wire.requests == []
+
+
+async def test_a_preview_of_the_current_limit_names_the_value_left_in_the_older_field(
+    client: Client, wire: RecordingTransport
+) -> None:
+    await client.call_tool("services_create", {"data": service("old", rate_limit_token=300)})
+    wire.clear()
+    preview = data(
+        await client.call_tool("services_update", {"service_name": "old", "data": {"rate_limit_user_default": 500}})
+    )
+    assert preview["changes"] == [{"field": "rate_limit_user_default", "current": None, "new": 500}]
+    assert "rate_limit_token, the older API's name of this limit, still holds a value (old: 300)" in preview["message"]
+    assert "change it only if they ask" in preview["message"]
+    plain = data(
+        await client.call_tool("services_update", {"service_name": "a", "data": {"rate_limit_user_default": 5}})
+    )
+    assert "rate_limit_token" not in plain["message"]  # nothing held there: nothing said
+    assert wire.mutations == []
 
 
 async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(client: Client) -> None:
@@ -138,7 +156,13 @@ async def test_list_excludes_by_label_and_selects_on_authentication(client: Clie
     public = data(await client.call_tool("services_list", {"authentication_required": False, "limit": 1}))
     assert [s["name"] for s in public["services"]] == ["a"]
     assert (public["total"], public["returned"], public["omitted"]) == (2, 1, 1)
-    assert wire.lines == ["GET /v2.1/projects/demo/services?labels=env%3Astaging", "GET /v2.1/projects/demo/services"]
+    versions = "GET /v2.1/projects/demo/deployments/hello-world/versions"  # each list names the default version
+    assert wire.lines == [
+        "GET /v2.1/projects/demo/services?labels=env%3Astaging",
+        versions,
+        "GET /v2.1/projects/demo/services",
+        versions,
+    ]
 
 
 async def test_the_schemas_say_any_of_and_all_of_and_omitted(client: Client) -> None:

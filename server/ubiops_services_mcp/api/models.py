@@ -98,8 +98,8 @@ HealthPath = Annotated[StrictStr, length(1, TEXT_MAX), AfterValidator(_starts_wi
 
 _REQUEST = ConfigDict(extra="forbid", frozen=True)
 PER_CALLER_TWICE = (
-    "rate_limit_token and rate_limit_user_default are one limit (requests/minute per caller) under the older and "
-    "the current API's name: give only rate_limit_user_default"
+    "rate_limit_token is the older API's per-token limit, replaced by rate_limit_user_default (the current API's "
+    "per-caller limit): give only rate_limit_user_default; a value left in rate_limit_token stays as it is"
 )
 _RESPONSE = ConfigDict(extra="allow")
 

@@ -25,6 +25,21 @@ _RENAME_URL = (
 _NEXT = "To apply: the same arguments plus confirm=true and this confirmation_token"
 
 
+def _older_field_note(plan: Plan) -> str:
+    """An update of the current per-caller limit says where the older API's name of it still holds a value."""
+    if plan.operation != "update" or "rate_limit_user_default" not in plan.request.body:
+        return ""
+    held = {item.name: item.current.rate_limit_token for item in plan.items if item.current.rate_limit_token}
+    if not held:
+        return ""
+    where = ", ".join(f"{name}: {value}" for name, value in held.items())
+    return (
+        f" rate_limit_token, the older API's name of this limit, still holds a value ({where}); this change leaves it"
+        " as it is (what the current API does with it is not documented): mention it to the user, change it only if"
+        " they ask."
+    )
+
+
 class ChangeLog:
     """Builds the results of one update or delete call and writes their audit lines in the same step."""
 
@@ -43,7 +58,7 @@ class ChangeLog:
         )
         taken += _RENAME_URL if draft.new_name_free is not None else ""
         count = f" {len(self._plan.items)} services match." if self._plan.request.bulk else ""
-        message = f"Preview only: nothing has changed yet.{count}{taken}"
+        message = f"Preview only: nothing has changed yet.{count}{taken}{_older_field_note(self._plan)}"
         return self._with_token(draft, "preview", message, is_error=False)
 
     def refused(self, draft: ChangeResult, reason: str, code: str = "invalid") -> CallToolResult:

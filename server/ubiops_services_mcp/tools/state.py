@@ -13,8 +13,7 @@ from ..api.auth import current_caller_token
 from ..api.client import ServicesApi
 from ..api.errors import ApiError
 from ..audit import AuditLog
-from ..http_auth import fingerprint
-from ..identity import user_fields
+from ..identity import fingerprint, user_fields
 from ..metrics import Metrics
 from ..settings import Settings
 from .codes import ApprovalCodes

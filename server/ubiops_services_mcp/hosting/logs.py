@@ -13,7 +13,7 @@ from typing import Final
 
 from pydantic import SecretStr
 
-from .settings import Settings
+from ..settings import Settings
 
 REDACTED: Final = "[redacted]"
 NOTICES: Final = "ubiops_services_mcp.serve"

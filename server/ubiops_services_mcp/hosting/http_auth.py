@@ -15,7 +15,6 @@ person the access token names, and `X-UbiOps-Token` only chooses the UbiOps toke
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from typing import Any, Final
@@ -26,8 +25,9 @@ from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
-from .api.auth import caller_token
-from .settings import MIN_KEY_CHARS
+from ..api.auth import caller_token
+from ..identity import fingerprint
+from ..settings import MIN_KEY_CHARS
 
 CALLER_TOKEN_HEADER: Final = b"x-ubiops-token"
 MAX_TOKEN_CHARS: Final = 1000
@@ -117,9 +117,3 @@ def caller_user(token: SecretStr) -> AuthenticatedUser:
     """The SDK's authenticated user for a caller token: its fingerprint is the identity sessions are bound to."""
     name = fingerprint(token)
     return AuthenticatedUser(AccessToken(token=name, client_id=name, scopes=["ubiops-token"]))
-
-
-def fingerprint(token: SecretStr) -> str:
-    """A short, one-way name for a caller's token, for the audit log: never the token itself."""
-    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()
-    return f"ubiops-token:{digest[:12]}"

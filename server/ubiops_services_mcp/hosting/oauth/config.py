@@ -8,7 +8,7 @@ from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 
-from ..settings import Settings
+from ...settings import Settings
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 
 from ubiops_services_mcp.api.auth import caller_identity, caller_token, current_caller_key
-from ubiops_services_mcp.http_auth import caller_user
+from ubiops_services_mcp.hosting.http_auth import caller_user
 from ubiops_services_mcp.identity import person, user_fields
 
 

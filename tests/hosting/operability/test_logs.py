@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from ubiops_services_mcp import logs, serve
 from ubiops_services_mcp.audit import AuditLog
+from ubiops_services_mcp.hosting import logs, serve
 from ubiops_services_mcp.options import from_env
 from ubiops_services_mcp.settings import Settings, SettingsError
 

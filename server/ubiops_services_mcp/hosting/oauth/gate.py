@@ -23,11 +23,11 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 from starlette.routing import Route
 
-from ..api.auth import caller_identity
-from ..api.models import Name
-from ..audit import AuditLog
-from ..identity import person, user_fields
-from ..settings import MUTATING_TOOLS, Settings
+from ...api.auth import caller_identity
+from ...api.models import Name
+from ...audit import AuditLog
+from ...identity import person, user_fields
+from ...settings import MUTATING_TOOLS, Settings
 from .config import OAuthConfig, oauth_config
 from .keys import IssuerKeys, KeysUnavailable
 from .verifier import JwtVerifier

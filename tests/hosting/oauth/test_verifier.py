@@ -11,9 +11,15 @@ import jwt
 import pytest
 from jwt.utils import base64url_encode
 
-from tests.oauth.issuer import ISSUER, RESOURCE, FakeIssuer, new_key
-from ubiops_services_mcp.oauth.keys import REFETCH_BURST, REFETCH_EVERY_S, IssuerKeys, KeysUnavailable, metadata_urls
-from ubiops_services_mcp.oauth.verifier import JwtVerifier
+from tests.hosting.oauth.issuer import ISSUER, RESOURCE, FakeIssuer, new_key
+from ubiops_services_mcp.hosting.oauth.keys import (
+    REFETCH_BURST,
+    REFETCH_EVERY_S,
+    IssuerKeys,
+    KeysUnavailable,
+    metadata_urls,
+)
+from ubiops_services_mcp.hosting.oauth.verifier import JwtVerifier
 
 pytestmark = pytest.mark.anyio
 

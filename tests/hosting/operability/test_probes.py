@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from tests.conftest import RecordingTransport, scripted
 from ubiops_services_mcp.app import create_server
-from ubiops_services_mcp.probes import Operability
-from ubiops_services_mcp.serve import http_app
+from ubiops_services_mcp.hosting.probes import Operability
+from ubiops_services_mcp.hosting.serve import http_app
 from ubiops_services_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -7,11 +7,11 @@ from typing import Any
 
 import anyio
 
+from ..app import create_server
+from ..options import check_keys
+from ..settings import Settings, SettingsError, is_loopback
 from . import logs
-from .app import create_server
 from .oauth.config import check_oauth
-from .options import check_keys
-from .settings import Settings, SettingsError, is_loopback
 
 
 def announce(settings: Settings) -> None:

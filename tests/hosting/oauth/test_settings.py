@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.oauth.issuer import ISSUER, RESOURCE
-from ubiops_services_mcp import serve
+from tests.hosting.oauth.issuer import ISSUER, RESOURCE
+from ubiops_services_mcp.hosting import serve
 from ubiops_services_mcp.options import from_env
 from ubiops_services_mcp.settings import Settings, SettingsError
 

@@ -27,13 +27,13 @@ import anyio
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.requests import Request
 
-from .api import errors
-from .metrics import CONTENT_TYPE
-from .settings import Settings, is_loopback
+from ..api import errors
+from ..metrics import CONTENT_TYPE
+from ..settings import Settings, is_loopback
 
 if TYPE_CHECKING:
-    from .app import ServicesServer
-    from .tools.state import AppState
+    from ..app import ServicesServer
+    from ..tools.state import AppState
 
 PATHS: Final = ("/healthz", "/readyz", "/metrics")
 READY_TTL_S: Final = 5.0

@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.oauth.issuer import ISSUER, RESOURCE, FakeIssuer
+from tests.hosting.oauth.issuer import ISSUER, RESOURCE, FakeIssuer
 from ubiops_services_mcp.api.auth import current_caller_key
 from ubiops_services_mcp.audit import AuditLog
-from ubiops_services_mcp.http_auth import CallerContext
-from ubiops_services_mcp.oauth.config import OAuthConfig, check_oauth
-from ubiops_services_mcp.oauth.gate import OAuthGate, mutating_calls
-from ubiops_services_mcp.oauth.keys import IssuerKeys
-from ubiops_services_mcp.oauth.verifier import JwtVerifier
+from ubiops_services_mcp.hosting.http_auth import CallerContext
+from ubiops_services_mcp.hosting.oauth.config import OAuthConfig, check_oauth
+from ubiops_services_mcp.hosting.oauth.gate import OAuthGate, mutating_calls
+from ubiops_services_mcp.hosting.oauth.keys import IssuerKeys
+from ubiops_services_mcp.hosting.oauth.verifier import JwtVerifier
 from ubiops_services_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio

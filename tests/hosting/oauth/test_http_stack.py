@@ -17,10 +17,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import RecordingTransport
-from tests.oauth.issuer import ISSUER, RESOURCE, FakeIssuer
+from tests.hosting.oauth.issuer import ISSUER, RESOURCE, FakeIssuer
 from ubiops_services_mcp.app import create_server
-from ubiops_services_mcp.probes import Operability
-from ubiops_services_mcp.serve import http_app
+from ubiops_services_mcp.hosting.probes import Operability
+from ubiops_services_mcp.hosting.serve import http_app
 from ubiops_services_mcp.settings import MUTATING_TOOLS, Settings
 
 pytestmark = pytest.mark.anyio
