@@ -41,7 +41,7 @@ test: $(DEV_STAMP) lint typecheck docs unit
 
 # The quick loop: everything but the tests that spawn processes or install packages (marked slow).
 test-fast: $(DEV_STAMP)
-	$(BIN)/pytest -rs -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -rfEs -m "not slow" $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check server tests benchmarks evals
@@ -56,7 +56,7 @@ docs: $(DEV_STAMP)
 
 # -rs: every skipped test with its reason (HAProxy, Node.js missing); the e2e fixture prints its npm steps.
 unit: $(DEV_STAMP)
-	$(BIN)/pytest -rs $(PYTEST_ARGS)
+	$(BIN)/pytest -rfEs $(PYTEST_ARGS)
 
 # All benchmarks; writes benchmarks/RESULTS.md. CI runs `make bench BENCH_ARGS=--tiny` (figures not asserted).
 bench: $(DEV_STAMP)

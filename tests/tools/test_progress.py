@@ -86,7 +86,7 @@ async def test_a_retry_is_told_to_a_waiting_client(settings: Settings, mode: str
         await seed(client, "web")
         result = await client.call_tool("services_get", {"service_name": "web"}, progress_callback=heard)
     assert not result.is_error
-    assert wire.lines[-2:] == ["GET /v2.1/projects/demo/services/web"] * 2
+    assert [r.line for r in wire.service_requests][-2:] == ["GET /v2.1/projects/demo/services/web"] * 2
     assert heard.messages == ["get: server_error; attempt 2 of 3 in 0.0 s"]
 
 
@@ -156,7 +156,8 @@ async def test_a_client_that_did_not_ask_hears_nothing(settings: Settings) -> No
         await seed(client, "web")
         result = await client.call_tool("services_get", {"service_name": "web"})
         assert not result.is_error
-        assert wire.lines[-2:] == ["GET /v2.1/projects/demo/services/web"] * 2  # it retried: there was news
+        retried = [r.line for r in wire.service_requests][-2:]
+        assert retried == ["GET /v2.1/projects/demo/services/web"] * 2  # it retried: there was news
         assert not any(isinstance(message, ProgressNotification) for message in received)
         wire.inner.fails = once_each("GET", "/services/web")  # type: ignore[attr-defined]
         await client.call_tool("services_get", {"service_name": "web"}, progress_callback=Heard())

@@ -89,7 +89,7 @@ async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(cli
     fields = create["ServiceCreate"]["properties"]
     assert "rate_limit_user_default: use that" in fields["rate_limit_token"]["description"]
     assert "deployment version" in fields["health_check"]["description"]
-    assert "not documented" in create["ServiceCreate"]["description"]  # what the current API does with older fields
+    assert "what the current API does with them is undocumented" in create["ServiceCreate"]["description"]
     assert "not sent" in create["ServiceCreate"]["description"]  # item 4: a field left out
     assert "Default not documented" in fields["authentication_required"]["description"]
     assert "default 1" in create["HealthCheck"]["properties"]["failure_threshold"]["description"]

@@ -132,7 +132,8 @@ async def test_update_preview_then_apply(settings: Settings, wire: RecordingTran
         "outcome": "applied",
         "project_name": "demo",
         "service_name": "svc-1",
-        "message": "Applied: the service was updated on the preview's token.",
+        "message": "Applied: the service was updated on the preview's token (your reading of the user's approval in "
+        "the chat).",
         "changes": [
             {"field": "port", "before": 8080, "after": 9090},
             {"field": "description", "before": "", "after": "new"},
@@ -158,7 +159,8 @@ async def test_delete_preview_then_apply_returns_undo(settings: Settings, wire: 
         "outcome": "applied",
         "project_name": "demo",
         "service_name": "svc-1",
-        "message": "Deleted on the preview's token. services_create with recreate_with restores its configuration.",
+        "message": "Deleted on the preview's token (your reading of the user's approval in the chat). services_create "
+        "with recreate_with restores its configuration.",
         "recreate_with": {k: v for k, v in data(preview)["service"].items() if k in data(deleted)["recreate_with"]},
         "approved_by": "token",
         "sandbox": False,

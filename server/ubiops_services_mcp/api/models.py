@@ -182,8 +182,8 @@ class _ServiceFields(BaseModel):
 
 
 class ServiceCreate(_ServiceFields):
-    """Left out: not sent, the API's default applies (not documented unless stated). Older API: what the current
-    API does with it is not documented."""
+    """A field left out is not sent: the API's default applies (undocumented unless stated). Fields marked Older API:
+    what the current API does with them is undocumented."""
 
     # Create requires what update leaves optional; the narrower types are intended.
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]

@@ -22,7 +22,7 @@ NO_SERVICE_GIVEN = ""
 OneServiceArg = Annotated[Name, Field(description="One service; for several: service_names or where.")]
 ServiceNamesArg = Annotated[
     Annotated[list[Name], length(1, BULK_MAX)] | None,
-    Field(description=f"Several services (at most {BULK_MAX}), one confirmation."),
+    Field(description=f"Several (at most {BULK_MAX})."),
 ]
 
 
@@ -114,7 +114,7 @@ CreateData = Annotated[ServiceCreate, BeforeValidator(written_back)]
 UpdateData = Annotated[ServiceUpdate | None, BeforeValidator(written_back), Field()]
 ConfirmArg = Annotated[
     StrictBool,
-    Field(description="true: apply, with the preview's confirmation_token."),
+    Field(description="true: apply (with confirmation_token)."),
 ]
 TokenArg = Annotated[
     Annotated[StrictStr, length(0, 1000)] | None,

@@ -4,7 +4,7 @@ A service whose version is null follows its deployment's default; results say wh
 creates and updates are checked against the versions that exist before anything is sent. Each deployment's
 versions are read at most once per call (one GET), a few deployments at a time. The reads only inform: a read
 that fails for another reason than "not found" (a token without deployment rights, say) leaves the fact out and
-the API decides.
+the API decides; only a read answered "wait" (429) ends the call, so that nothing more is sent meanwhile.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Final
 import anyio
 
 from ..api.client import ServicesApi
-from ..api.errors import ApiError, NotFound
+from ..api.errors import ApiError, NotFound, RateLimited
 from ..api.models import DeploymentVersion
 
 READS_AT_ONCE: Final = 4
@@ -90,13 +90,16 @@ class Catalog:
 
     async def missing(self, deployment: str, version: str | None, outcome: str = "") -> MissingTarget | None:
         """Why a service cannot point at this deployment and version, naming what exists (`outcome` is appended:
-        what was not done); None when it can, or when that could not be read (the API decides then)."""
+        what was not done); None when it can, or when that could not be read (the API decides then). An API that
+        asks to wait (rate_limited) is asked nothing more: that error is raised, and the call ends with it."""
         try:
             versions = await self.versions(deployment)
             if versions is None:
                 names = ", ".join(sorted(d.name for d in await self.api.deployments(self.project))) or "none"
                 message = f"No deployment {deployment!r} in project {self.project!r}; deployments: {names}.{outcome}"
                 return MissingTarget(message, "data.deployment", "Use one of those; deployments_get shows versions.")
+        except RateLimited:
+            raise
         except ApiError:
             return None
         if version is None or any(v.version == version for v in versions):

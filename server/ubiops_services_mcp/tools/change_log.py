@@ -156,7 +156,10 @@ class ChangeLog:
             return (
                 "This server needs a person to approve each change, and this client cannot ask one: it stays a preview."
             )
-        return f"{_NEXT} {valid}: the token is the approval, so use it only if the user approved exactly this change."
+        return (
+            f"{_NEXT} {valid}: this client cannot ask the user, so the server applies it at once; do that only if"
+            " the user approved exactly this change in the chat."
+        )
 
     def _record(self, outcome: Outcome | str, items: list[Item] | None = None, **extra: Any) -> None:
         """One audit line per service (a failed read: one for the request); never a secret."""

@@ -48,7 +48,11 @@ def approved_words(approver: Approver, via: Via | None) -> str:
     """Who approved, in words a person reads, for the applied result's message."""
     if approver == "human":
         return ", approved by the user " + ("in the approval card" if via == "card" else "when asked in their client")
-    return " on the preview's token" if approver == "token" else " on confirm=true alone (flag mode)"
+    return (
+        " on the preview's token (your reading of the user's approval in the chat)"
+        if approver == "token"
+        else " on confirm=true alone (flag mode)"
+    )
 
 
 async def services_update(
@@ -84,9 +88,8 @@ async def services_delete(
 
 UPDATE_DOC = (
     "Change services; each `data` field replaces its whole value. "
-    "Two steps, no read needed first: (1) without confirm: nothing changes; you get the diff (each field's current "
-    "and new value) and a confirmation_token; show it. (2) to apply: the same arguments, confirm=true and that token."
-    + _APPROVAL
+    "Two steps, no read needed first: (1) without confirm: nothing changes; you get the diff and a "
+    "confirmation_token; show it. (2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
 )
 DELETE_DOC = (
     "Delete services (their endpoints stop answering; deployments stay). Two steps: (1) without confirm: nothing "

@@ -118,7 +118,7 @@ FieldsArg = Annotated[
     Annotated[list[Annotated[StrictStr, length(1, 64)]], length(0, 50)] | None,
     Field(
         description="Extra fields (services_create's data fields, id, endpoint, time_created, time_updated), e.g. "
-        f"['description'] for what each is for; read for up to {DETAILS_MAX}.",
+        f"['description'] for what each is for; read for the first {DETAILS_MAX} services.",
     ),
     AfterValidator(_known),
 ]

@@ -41,7 +41,7 @@ UPDATE_SEE_CREATE = {
 }
 UPDATE_OWN_DOCS = frozenset({"name", "version", "labels"})
 # where's fields are services_list's filters (labels as an object only), described there.
-WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object); all given must match."}
+WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object; any one pair): all given must match."}
 SANDBOX_NOTE = " SANDBOX: a local simulation, not UbiOps."
 SANDBOX_READ_NOTE = " SANDBOX: what it reads is a local simulation of UbiOps, not UbiOps."
 READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete services."
@@ -50,10 +50,9 @@ READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete 
 async def services_create(
     data: CreateData, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, CreateResult]:
-    """Create a service: an HTTPS endpoint in front of one port of a deployment's instances.
-
-    Applied at once (no preview). A taken name or an unknown deployment or version fails, changing nothing, and
-    the error names what exists: no need to check first.
+    """Create a service (an HTTPS endpoint in front of one port of a deployment's instances) at once: no preview.
+    A taken name or an unknown deployment or version fails, changing nothing, naming what exists: no need to check
+    first.
     """
     app = app_state(ctx)
     project = app.project(project_name)
@@ -61,11 +60,11 @@ async def services_create(
         return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
     audit = {"tool": "services_create", "project": project, "service": data.name, "payload": data.to_body()}
     catalog = Catalog(app.api, project)
-    missing = await catalog.missing(data.deployment, data.to_body().get("version"), " Nothing was created.")
-    if missing is not None:
-        app.audit.record(**audit, **caller(ctx), outcome="refused", **api_fields(missing), sandbox=app.sandbox)
-        return api_error_result(missing)
     try:
+        missing = await catalog.missing(data.deployment, data.to_body().get("version"), " Nothing was created.")
+        if missing is not None:
+            app.audit.record(**audit, **caller(ctx), outcome="refused", **api_fields(missing), sandbox=app.sandbox)
+            return api_error_result(missing)
         created = await app.api.create(project, data)
     except ApiError as error:
         app.audit.record(**audit, **caller(ctx), outcome="failed", **api_fields(error), sandbox=app.sandbox)
@@ -85,7 +84,7 @@ async def services_create(
 async def services_get(
     service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, ServiceResult]:
-    """One service's full configuration. Read-only."""
+    """One service's full configuration, endpoint included. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
@@ -170,6 +169,15 @@ def _mode_notes(settings: Settings, name: str) -> str:
     return SANDBOX_NOTE if changes else READ_ONLY_NOTE + SANDBOX_READ_NOTE
 
 
+def _project_note(settings: Settings, name: str) -> str:
+    """Which project a call without project_name uses, said once: agents guessed it, and no tool lists projects."""
+    if name != "services_list":
+        return ""
+    project = settings.default_project
+    which = f"Default project: {project}" if project else "No default project: give project_name"
+    return f" {which}; no tool lists projects."
+
+
 def build_tools(settings: Settings) -> list[Tool]:
     """The enabled tools only: a tool that is not registered cannot be called."""
     tools: list[Tool] = []
@@ -177,7 +185,7 @@ def build_tools(settings: Settings) -> list[Tool]:
         fn, title, annotations = TOOLS[name]
         assert not (settings.read_only and name in MUTATING_TOOLS)
         description = inspect.cleandoc(fn.__doc__ or "")
-        description += _mode_notes(settings, name)
+        description += _mode_notes(settings, name) + _project_note(settings, name)
         tool = Tool.from_function(
             fn,
             name=name,
