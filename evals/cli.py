@@ -106,7 +106,8 @@ async def cmd_report(args: argparse.Namespace) -> None:
     runs = runs_under(Path(args.runs_root))
     scores = await scores_of(runs, args.rescore)
     command = tools_server(runs, args.server)
-    summary = report.summarize(args.label, scores, await measured_tools(command), " ".join(command))
+    server = args.server_label or " ".join(command)  # a label says which code ran, without this machine's paths
+    summary = report.summarize(args.label, scores, await measured_tools(command), server)
     out = Path(args.out)
     report.write(out, summary)
     print(f"{out}: {args.label}: {summary['passed']}/{summary['runs']} passed, {summary['calls']} calls")
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="evals/RESULTS.md")
     p.add_argument("--server", help="server whose tools/list to measure (default: the runs' server)")
     p.add_argument("--rescore", action="store_true", help="score every run again, even if already scored")
+    p.add_argument("--server-label", help="what the report calls the server (e.g. 'main at 58ba707'), not its path")
     p = sub.add_parser("toolsbytes", help="model-facing bytes of each tool in tools/list")
     p.add_argument("--server", help="server command (default: the run's, else this Python's)")
     sub.add_parser("tasks", help="list the tasks")

@@ -63,7 +63,7 @@ def section(summary: dict[str, Any]) -> str:
     lines = [
         f"## {s['label']}",
         "",
-        f"Server `{s['server']}`, {s['runs']} runs over {len(s['tasks'])} tasks, {s['date']}.",
+        f"Server: {s['server']}; {s['runs']} runs over {len(s['tasks'])} tasks, {s['date']}.",
         "",
         "| task | passed | mean calls (ideal) | mean result chars | hedges |",
         "|---|---:|---:|---:|---:|",

@@ -147,7 +147,7 @@ class _ServiceFields(BaseModel):
     )
     health_check: HealthCheck | MISSING = Field(
         default=MISSING,
-        description="Older API; the current one sets health checks on the deployment version.",
+        description="Older API (sent as is); the current one documents health checks on the deployment version.",
     )
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,

@@ -157,7 +157,7 @@ class ChangeLog:
                 "This server needs a person to approve each change, and this client cannot ask one: it stays a preview."
             )
         return (
-            f"{_NEXT} {valid}: this client cannot ask the user, so the server applies it at once; do that only if"
+            f"{_NEXT} {valid}. This client cannot ask the user, so that call applies it at once: make it only if"
             " the user approved exactly this change in the chat."
         )
 

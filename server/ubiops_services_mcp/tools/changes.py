@@ -35,7 +35,7 @@ from .change_log import ChangeLog
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, delete_answer, human_can_answer
 from .plan import Item, Plan, plan_delete, plan_update, read_plan
 from .results import Approver, ChangeResult, ServiceChange, Via, as_result, usage_error_result
-from .state import NO_PROJECT, NO_PROJECT_HINT, AppState, app_state
+from .state import AppState, app_state, no_project_result
 from .views import applied_step, draft, sandbox_note, snapshot
 
 _APPROVAL = (
@@ -113,7 +113,7 @@ async def _change(
     """One update or delete call, whatever it selects: refuse, preview or apply. `card`: the call is the approval
     card's Apply (its code already checked), so the person's click is the human answer."""
     if plan.project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     if plan.problem is not None:
         return usage_error_result(*plan.problem)
     log = ChangeLog(app, ctx, plan, via="card" if card else None)

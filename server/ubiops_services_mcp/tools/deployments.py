@@ -24,9 +24,8 @@ from .results import (
     VersionSummary,
     api_error_result,
     as_result,
-    usage_error_result,
 )
-from .state import NO_PROJECT, NO_PROJECT_HINT, app_state
+from .state import app_state, no_project_result
 
 VERSIONS_MAX: Final = READS_MAX
 """Most deployments whose versions one deployments_list call reads."""
@@ -44,7 +43,7 @@ async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_G
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     catalog = Catalog(app.api, project)
     try:
         found = await app.api.deployments(project)
@@ -70,7 +69,7 @@ async def deployments_get(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     catalog = Catalog(app.api, project)
     try:
         deployment = await app.api.deployment(project, deployment_name)

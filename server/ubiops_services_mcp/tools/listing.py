@@ -28,8 +28,8 @@ from .args import (
     named,
 )
 from .catalog import Catalog
-from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result, usage_error_result
-from .state import NO_PROJECT, NO_PROJECT_HINT, app_state
+from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result
+from .state import app_state, no_project_result
 
 DETAILS_MAX: Final = 50
 """Most services one call reads details of: each is a GET, and a model rarely needs more at once."""
@@ -144,7 +144,7 @@ async def services_list(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     details = not DETAIL_FIELDS.isdisjoint(fields or ())
     try:
         found = await app.api.list(project, _query(labels), _query(deployment_version_ids))

@@ -28,10 +28,9 @@ from .results import (
     ToolFailure,
     api_error_result,
     as_result,
-    usage_error_result,
 )
 from .schema import compact_schema, described_elsewhere
-from .state import NO_PROJECT, NO_PROJECT_HINT, api_fields, app_state, caller
+from .state import api_fields, app_state, caller, no_project_result
 from .views import sandbox_note
 
 # services_update's data has the fields of services_create's data, described there; only what differs stays.
@@ -57,7 +56,7 @@ async def services_create(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     audit = {"tool": "services_create", "project": project, "service": data.name, "payload": data.to_body()}
     catalog = Catalog(app.api, project)
     try:
@@ -88,7 +87,7 @@ async def services_get(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     try:
         service = await app.api.get(project, service_name)
     except ApiError as error:
@@ -104,7 +103,7 @@ async def services_status(
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
-        return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
+        return no_project_result()
     try:
         status = await app.api.status(project, service_name)
         service = await app.api.get(project, service_name)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
 from pydantic import SecretStr
 
 from ..api.auth import current_caller_token
@@ -19,6 +20,7 @@ from ..settings import Settings
 from .codes import ApprovalCodes
 from .confirmation import PreviewMemory, Signer
 from .progress import progress_for
+from .results import usage_error_result
 
 NO_PROJECT = "project_name is required: no default project is configured (set UBIOPS_PROJECT)."
 NO_PROJECT_HINT = "Ask the user which UbiOps project to use and pass it as project_name; nothing was sent."
@@ -71,3 +73,8 @@ def caller(ctx: Context[Any, Any]) -> dict[str, Any]:
 def api_fields(error: ApiError) -> dict[str, Any]:
     """What the audit log keeps of a failed API request."""
     return {"api_status": error.status, "error_code": error.code, "request_id": error.request_id}
+
+
+def no_project_result() -> CallToolResult:
+    """The refusal of a call that names no project where none is the default: nothing was sent."""
+    return usage_error_result(NO_PROJECT, "project_name", NO_PROJECT_HINT)
