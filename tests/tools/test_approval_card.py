@@ -77,7 +77,7 @@ async def test_a_client_without_apps_sees_what_it_saw_before(settings: Settings,
     assert preview.meta is None
     assert "approval_code" not in preview.content[0].text  # type: ignore[union-attr]
     assert "asks the user" not in data(preview)["message"]
-    assert "use it only if the user approved exactly this change" in data(preview)["message"]
+    assert "make it only if the user approved exactly this change" in data(preview)["message"]
     # The same server, to a client that declares MCP Apps: the card, its tool (app-only), the links.
     assert set(with_apps) == {*ALL_TOOLS, CARD_TOOL}
     assert with_apps[CARD_TOOL].meta == {"ui": {"resourceUri": CARD_URI, "visibility": ["app"]}}

@@ -238,8 +238,8 @@ async def test_the_arguments_say_what_they_do(settings: Settings, wire: Recordin
     ]  # fmt: skip
     assert "any one" in properties["labels"]["description"]
     assert "default never match" in properties["version"]["description"]
-    assert f"the first {DETAILS_MAX} services" in properties["fields"]["description"]
-    assert "services_create's data fields" in properties["fields"]["description"]
+    assert f"filled in for the first {DETAILS_MAX} services only" in properties["fields"]["description"]
+    assert "any field of a service" in properties["fields"]["description"]  # true when create is not served too
     assert "any one" in properties["exclude_labels"]["description"]
     assert "false: public" in properties["authentication_required"]["description"]
 

@@ -117,8 +117,8 @@ def _known(names: list[str] | None) -> list[str] | None:
 FieldsArg = Annotated[
     Annotated[list[Annotated[StrictStr, length(1, 64)]], length(0, 50)] | None,
     Field(
-        description="Extra fields (services_create's data fields, id, endpoint, time_created, time_updated), e.g. "
-        f"['description'] for what each is for; read for the first {DETAILS_MAX} services.",
+        description="Extra fields (any field of a service: description, endpoint, limits, ...), e.g. "
+        f"['description'] for what each is for; filled in for the first {DETAILS_MAX} services only.",
     ),
     AfterValidator(_known),
 ]
