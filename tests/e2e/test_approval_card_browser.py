@@ -123,6 +123,8 @@ def test_only_a_click_in_the_card_changes_anything(
         assert text in update["shown"], text
     assert update["focused"] == "Apply"  # keyboard: focus on Apply, Enter applies
     assert "approved by the user in the approval card" in update["after"]
+    assert "default version, now v1" in update["shown"]  # shop-web and shop-api follow hello-world's default
+    assert update["after"].count("8080 → 9090") == 2  # the applied diff (before/after), not "(none) → (none)"
 
     delete = scenes["delete"]
     for text in ("Delete service legacy-api", "Old endpoint, kept for the mobile app", "v2", "9000", "team"):

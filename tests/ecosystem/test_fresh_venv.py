@@ -69,7 +69,7 @@ async def test_pip_install_into_a_fresh_venv_gives_a_working_console_script(
         created = await client.call_tool(
             "services_create", {"data": {"name": "svc", "deployment": "hello-world", "port": 8080}}
         )
-    assert len(tools) == 6
+    assert len(tools) == 8  # six services tools and two deployments tools
     assert len(prompts) == 4
     assert not created.is_error
 
