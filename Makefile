@@ -1,4 +1,5 @@
 # The two commands of the README: `make run` (the server on its embedded sandbox) and `make test`.
+# `make run` writes nothing but the server's protocol to stdout (a client may spawn it): set-up talks on stderr.
 # Each sets itself up: a virtual environment in .venv with the exact versions of uv.lock, refreshed when
 # pyproject.toml or uv.lock changes. `make run` installs only what the server needs; `make test` adds the dev
 # tools. Python 3.11+: PYTHON=... if given, else the first of python3.13, python3.12, python3.11, python3 that is.
@@ -35,7 +36,7 @@ endif
 .PHONY: run test test-fast lint typecheck docs unit bench lock clean
 
 run: $(RUN_STAMP)
-	$(BIN)/ubiops-services-mcp $(ARGS)
+	@$(BIN)/ubiops-services-mcp $(ARGS)
 
 test: $(DEV_STAMP) lint typecheck docs unit
 
@@ -81,17 +82,17 @@ $(BIN)/python:
 
 $(UV): | $(BIN)/python
 	@echo "make: installing uv $(UV_VERSION) into $(VENV) (it installs the locked versions of uv.lock)" >&2
-	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)" >&2
 
 $(RUN_STAMP): pyproject.toml uv.lock | $(UV)
 	@echo "make: installing what the server needs into $(VENV) (uv.lock, no dev tools; first time ~20 s)" >&2
-	$(UV) sync --frozen --inexact --no-dev
-	touch $(RUN_STAMP)
+	@$(UV) sync --frozen --inexact --no-dev >&2
+	@touch $(RUN_STAMP)
 
 $(DEV_STAMP): pyproject.toml uv.lock | $(UV)
 	@echo "make: installing the server and the dev tools into $(VENV) (uv.lock; first time ~1 min)" >&2
-	$(UV) sync --frozen --inexact
-	touch $(RUN_STAMP) $(DEV_STAMP)
+	@$(UV) sync --frozen --inexact >&2
+	@touch $(RUN_STAMP) $(DEV_STAMP)
 
 clean:
 	rm -rf $(VENV)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,3 +101,24 @@ async def test_python_dash_m_runs_the_same_server(tmp_path: Path) -> None:
     async with Client(params, mode="legacy") as client:
         tools = await client.list_tools()
     assert len(tools.tools) == 8
+
+
+@pytest.mark.slow
+def test_make_run_speaks_only_the_protocol_on_stdout(tmp_path: Path) -> None:
+    """The README's `make run` as a client spawns it: set-up and make's own echo stay off stdout."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    hello = {
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }  # fmt: skip
+    env = {**base_env(tmp_path), "UBIOPS_SANDBOX_DB": ":memory:"}
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [make, "-C", str(root), "--no-print-directory", "run"],
+        input=json.dumps(hello) + "\n", capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert lines, done.stderr
+    assert [json.loads(line)["id"] for line in lines] == [1]  # the answer to initialize, and nothing else
