@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,20 +149,28 @@ class LiveServer:
     port: int
 
 
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[int]:
+    """An ASGI app served by uvicorn on a free loopback port in a thread; yields the port, stops it after."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert server.started, "the server did not start"
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
 @pytest.fixture
 def live_sandbox(tmp_path: Path) -> Iterator[LiveServer]:
     """The standalone sandbox on a free loopback port, over real HTTP."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(str(tmp_path / "sandbox.sqlite3")), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield LiveServer(url=f"http://127.0.0.1:{port}/v2.1", port=port)
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(create_app(str(tmp_path / "sandbox.sqlite3"))) as port:
+        yield LiveServer(url=f"http://127.0.0.1:{port}/v2.1", port=port)

@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_in_thread
 from tests.e2e.conftest import E2E_DIR
 from tests.security.process import base_env, serving
 from ubiops_services_mcp.sandbox import create_app
@@ -55,17 +52,8 @@ class Recorder:
 @pytest.fixture
 def recorded_sandbox(tmp_path: Path) -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder(create_app(str(tmp_path / "sandbox.sqlite3")))  # type: ignore[arg-type]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield f"http://127.0.0.1:{port}/v2.1", recorder
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(recorder) as port:
+        yield f"http://127.0.0.1:{port}/v2.1", recorder
 
 
 def test_only_a_click_in_the_card_changes_anything(

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import ubiops
-import uvicorn
 from ubiops.exceptions import ApiException
 
+from tests.conftest import serve_in_thread
 from ubiops_services_mcp.sandbox import create_app
 
 PROJECT = "demo"
@@ -20,22 +17,8 @@ PROJECT = "demo"
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """A real uvicorn sandbox on a free loopback port, stopped (and its database closed) at the end."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "sandbox did not start"
-    try:
+    with serve_in_thread(create_app()) as port:
         yield f"http://127.0.0.1:{port}/v2.1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture
