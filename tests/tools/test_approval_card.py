@@ -125,7 +125,10 @@ async def test_apply_sends_one_patch_approved_by_a_human_in_the_card(
     assert wire.mutations[0].body == {"port": 9090}
     result = data(applied)
     assert (result["outcome"], result["approved_by"], result["approved_via"]) == ("applied", "human", "card")
-    assert result["message"] == "Applied: the service was updated, approved by the user in the approval card."
+    assert result["message"] == (
+        "Applied: the service was updated, approved by the user in the approval card. Each after is the API's answer"
+        " to the change: no need to read it again."
+    )
     line = audit(settings)[-1]
     assert (line["outcome"], line["approved_by"], line["approved_via"], line["via"]) == (
         "applied",

@@ -200,10 +200,28 @@ async def test_a_rename_says_the_url_is_not_documented_and_the_applied_diff_says
 ) -> None:
     args = {"service_name": "b", "data": {"name": "b2"}}
     preview = data(await client.call_tool("services_update", args))
-    assert "Whether a rename changes the endpoint URL is not documented" in preview["message"]
+    url = data(await client.call_tool("services_get", {"service_name": "b"}))["service"]["endpoint"]
+    assert f"Whether a rename changes the endpoint URL ({url}) is not documented" in preview["message"]
     assert preview["changes"] == [{"field": "name", "current": "b", "new": "b2"}]
     applied = data(await client.call_tool("services_update", {**args, "confirm": True, **token_of(preview)}))
     assert applied["changes"] == [{"field": "name", "before": "b", "after": "b2"}]  # the sandbox kept the URL
+    assert applied["message"].endswith(f" Its endpoint URL did not change: {url}.")
+
+
+async def test_an_applied_after_is_what_the_api_answered_not_what_was_asked(settings: Settings) -> None:
+    """The result says 'after' is the API's answer: where the API keeps another value, the model reads that one."""
+    before = {"id": "1", "name": "svc", "deployment": "d", "port": 8080, "time_updated": "t1", "description": ""}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return httpx.Response(200, json={**before, "description": "trimmed", "time_updated": "t2"})
+        return httpx.Response(200, json=before)
+
+    change = {"service_name": "svc", "data": {"description": "  trimmed  "}, "confirm": True}
+    async with session(settings.with_overrides(confirmation="flag"), scripted(api)) as client:
+        result = data(await client.call_tool("services_update", change))
+    assert result["changes"] == [{"field": "description", "before": "", "after": "trimmed"}]
+    assert "Its endpoint URL" not in result["message"]
 
 
 async def test_an_endpoint_the_api_moved_is_listed_among_the_applied_changes(settings: Settings) -> None:

@@ -133,7 +133,7 @@ async def test_update_preview_then_apply(settings: Settings, wire: RecordingTran
         "project_name": "demo",
         "service_name": "svc-1",
         "message": "Applied: the service was updated on the preview's token (your reading of the user's approval in "
-        "the chat).",
+        "the chat). Each after is the API's answer to the change: no need to read it again.",
         "changes": [
             {"field": "port", "before": 8080, "after": 9090},
             {"field": "description", "before": "", "after": "new"},

@@ -81,7 +81,10 @@ class Where(BaseModel):
 
 WhereArg = Annotated[
     Where | None,
-    Field(description=f"Or select them (more than {BULK_MAX} matching: refused)."),
+    Field(
+        description=f"Or select them (over {BULK_MAX}: refused); confirm acts on the previewed matches only: "
+        "if they changed, on none."
+    ),
 ]
 LabelsSetArg = Annotated[
     Labels | None,

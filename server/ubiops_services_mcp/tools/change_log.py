@@ -19,8 +19,8 @@ from .state import AppState, api_fields, caller
 from .views import meanwhile, overlap, snapshot
 
 _RENAME_URL = (
-    " Whether a rename changes the endpoint URL is not documented (the documented example URL holds the service's id,"
-    " not its name); the applied result lists endpoint among the changes if it did."
+    " Whether a rename changes the endpoint URL ({url}) is not documented (the documented example URL holds the"
+    " service's id, not its name); the applied result says whether it did."
 )
 _NEXT = "To apply: the same arguments plus confirm=true and this confirmation_token"
 
@@ -56,7 +56,8 @@ class ChangeLog:
         taken = (
             " The new name is taken: this rename would fail; pick another name." if draft.new_name_free is False else ""
         )
-        taken += _RENAME_URL if draft.new_name_free is not None else ""
+        if draft.new_name_free is not None:
+            taken += _RENAME_URL.format(url=self._plan.items[0].current.endpoint or "none")
         count = f" {len(self._plan.items)} services match." if self._plan.request.bulk else ""
         message = f"Preview only: nothing has changed yet.{count}{taken}{_older_field_note(self._plan)}"
         return self._with_token(draft, "preview", message, is_error=False)

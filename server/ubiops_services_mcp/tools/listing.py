@@ -101,7 +101,6 @@ VersionIdsArg = Annotated[
     Annotated[StrictStr, length(0, 4000)]
     | Annotated[list[Annotated[StrictStr, length(0, 64)]], length(0, FILTER_MAX)]
     | None,
-    Field(description="Version ids."),
     AfterValidator(_id_list),
 ]
 

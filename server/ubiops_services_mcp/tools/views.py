@@ -75,9 +75,11 @@ def field_changes(item: Item) -> list[FieldChange]:
 
 def applied_step(plan: Plan, item: Item, step: ServiceStep, after: ServiceDetail | None = None) -> ServiceChange:
     """One service's line in a result after the apply: an applied update's diff as before/after (the old value is
-    no longer current), with the endpoint when the API's answer shows that it moved (a rename's URL)."""
+    no longer current; after as the API answered, where it did), with the endpoint when the answer shows that it
+    moved (a rename's URL)."""
     if plan.operation == "update" and step == "applied":
-        done = [AppliedChange(field=f, before=b, after=a) for f, b, a in item.changes()]
+        answer = after.model_dump(mode="json", exclude_unset=True) if after is not None else {}
+        done = [AppliedChange(field=f, before=b, after=answer.get(f, a)) for f, b, a in item.changes()]
         if after is not None and after.endpoint != item.current.endpoint:
             done.append(AppliedChange(field="endpoint", before=item.current.endpoint, after=after.endpoint))
         return ServiceChange(service_name=item.name, step=step, changes=done)
