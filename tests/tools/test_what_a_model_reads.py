@@ -182,6 +182,7 @@ async def test_a_selector_of_authentication_alone_is_not_empty(client: Client, w
     assert wire.requests == []
     preview = data(await client.call_tool("services_delete", {"where": {"authentication_required": True}}))
     assert [s["service_name"] for s in preview["services"]] == ["b", "c"]
+    assert preview["message"].startswith("Preview only: nothing has changed yet. 2 services of project demo match.")
 
 
 # -- item 6: renames, applied diffs, descriptions before a bulk delete ---------------------------------------------

@@ -58,7 +58,8 @@ class ChangeLog:
         )
         if draft.new_name_free is not None:
             taken += _RENAME_URL.format(url=self._plan.items[0].current.endpoint or "none")
-        count = f" {len(self._plan.items)} services match." if self._plan.request.bulk else ""
+        plan = self._plan
+        count = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
         message = f"Preview only: nothing has changed yet.{count}{taken}{_older_field_note(self._plan)}"
         return self._with_token(draft, "preview", message, is_error=False)
 
