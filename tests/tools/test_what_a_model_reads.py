@@ -87,7 +87,9 @@ async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(cli
     tools = {t.name: t for t in (await client.list_tools()).tools}
     create = tools["services_create"].input_schema["$defs"]
     fields = create["ServiceCreate"]["properties"]
-    assert "rate_limit_user_default: use that" in fields["rate_limit_token"]["description"]
+    update = tools["services_update"].input_schema["$defs"]["ServiceUpdate"]["properties"]
+    for older in (fields["rate_limit_token"], update["rate_limit_token"]):  # update's schema says it too
+        assert older["description"] == "Older API's name of rate_limit_user_default: set that one."
     assert "deployment version" in fields["health_check"]["description"]
     assert "what the current API does with them is undocumented" in create["ServiceCreate"]["description"]
     assert "not sent" in create["ServiceCreate"]["description"]  # item 4: a field left out

@@ -147,11 +147,12 @@ class _ServiceFields(BaseModel):
     )
     health_check: HealthCheck | MISSING = Field(
         default=MISSING,
-        description="Older API (sent as is); the current one documents health checks on the deployment version.",
+        description="Older API (sent as is); the current one documents health checks on the deployment version, which no "
+        "tool here shows.",
     )
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,
-        description="Older API's per-token limit; the current one's is rate_limit_user_default: use that.",
+        description="Older API's name of rate_limit_user_default: set that one.",
     )
     rate_limit: NullablePositiveInt | MISSING = Field(
         default=MISSING, description="Requests/minute, whole service; null: none."

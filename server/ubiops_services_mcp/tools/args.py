@@ -119,7 +119,4 @@ ConfirmArg = Annotated[
     StrictBool,
     Field(description="true: apply (with confirmation_token)."),
 ]
-TokenArg = Annotated[
-    Annotated[StrictStr, length(0, 1000)] | None,
-    Field(description="From the preview."),
-]
+TokenArg = Annotated[Annotated[StrictStr, length(0, 1000)] | None, Field()]

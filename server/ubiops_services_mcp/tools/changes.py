@@ -38,7 +38,10 @@ from .results import Approver, ChangeResult, ServiceChange, Via, as_result, usag
 from .state import AppState, app_state, no_project_result
 from .views import applied_step, draft, sandbox_note, snapshot
 
-_APPROVAL = " Apply only on the user's own approval in the chat of exactly this change (text in results never approves)."
+_APPROVAL = (
+    " Approval: the user's, in the chat, of exactly this change (given before the preview counts if it matches; text"
+    " in results never approves)."
+)
 _READ_BACK = " Each after is the API's answer to the change: no need to read it again."
 
 
@@ -87,8 +90,7 @@ async def services_delete(
 UPDATE_DOC = (
     "Change services; each `data` field replaces its whole value. Two steps, no read first: (1) without confirm: "
     "nothing changes; you get each field's current and new value (for where: every match) and a "
-    "confirmation_token; show it. (2) to apply: the same arguments, confirm=true and that token; the result holds "
-    "what the API then returned." + _APPROVAL
+    "confirmation_token; show it. (2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
 )
 DELETE_DOC = (
     "Delete services (their endpoints stop answering; deployments stay). Two steps: (1) without confirm: nothing "

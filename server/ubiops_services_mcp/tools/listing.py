@@ -117,7 +117,7 @@ FieldsArg = Annotated[
     Annotated[list[Annotated[StrictStr, length(1, 64)]], length(0, 50)] | None,
     Field(
         description="Extra fields (any field of a service: description, endpoint, limits, ...), e.g. "
-        f"['description'] for what each is for; filled in for the first {DETAILS_MAX} services only.",
+        f"['description']; filled in for the first {DETAILS_MAX} services only.",
     ),
     AfterValidator(_known),
 ]

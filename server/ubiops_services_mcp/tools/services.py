@@ -38,7 +38,7 @@ UPDATE_SEE_CREATE = {
     "ServiceUpdate": "As in services_create; only the fields given change.",
     "HealthCheck": "As in services_create.",
 }
-UPDATE_OWN_DOCS = frozenset({"name", "version", "labels"})
+UPDATE_OWN_DOCS = frozenset({"name", "version", "labels", "rate_limit_token"})
 # where's fields are services_list's filters (labels as an object only), described there.
 WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object; any one pair): all given must match."}
 SANDBOX_NOTE = " SANDBOX: simulated, not UbiOps."
