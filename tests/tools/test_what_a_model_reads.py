@@ -93,6 +93,7 @@ async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(cli
     assert "deployment version" in fields["health_check"]["description"]
     assert "what the current API does with them is undocumented" in create["ServiceCreate"]["description"]
     assert "not sent" in create["ServiceCreate"]["description"]  # item 4: a field left out
+    assert "undocumented unless stated: set what matters" in create["ServiceCreate"]["description"]
     assert "Default not documented" in fields["authentication_required"]["description"]
     assert "default 1" in create["HealthCheck"]["properties"]["failure_threshold"]["description"]
 

@@ -183,8 +183,8 @@ class _ServiceFields(BaseModel):
 
 
 class ServiceCreate(_ServiceFields):
-    """A field left out is not sent: the API's default applies (undocumented unless stated). Fields marked Older API:
-    what the current API does with them is undocumented."""
+    """A field left out is not sent: the API's default applies (undocumented unless stated: set what matters).
+    Older API fields: what the current API does with them is undocumented."""
 
     # Create requires what update leaves optional; the narrower types are intended.
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
