@@ -156,7 +156,7 @@ def register(server: MCPServer[Any]) -> SeenProjects:
         except errors.ApiError as error:
             raise _resource_error(error) from None
         seen.add(project)
-        return ServiceResult.of(found, app.sandbox).model_dump_json(indent=2, exclude_unset=True)
+        return ServiceResult.of(found, project, app.sandbox).model_dump_json(indent=2, exclude_unset=True)
 
     server.middleware.append(CompletionState(seen))
 

@@ -30,6 +30,8 @@ SELF_EVIDENT = {
     "limit",
     "project_name",
     "labels",
+    "deployment_version_ids",  # ids of versions: deployments_get shows them
+    "confirmation_token",  # the guarded tools' descriptions say where it comes from and what it does
 }
 # services_update's data has services_create's fields: described there, once (a model reads every tool together).
 DESCRIBED_IN_CREATE = {"ServiceUpdate": "ServiceCreate", "HealthCheck": "HealthCheck"}

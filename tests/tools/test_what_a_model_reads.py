@@ -256,3 +256,26 @@ async def test_an_endpoint_the_api_moved_is_listed_among_the_applied_changes(set
     assert [(r.line, r.body) for r in transport.mutations] == [
         ("PATCH /v2.1/projects/demo/services/svc", {"name": "new"})
     ]
+
+
+async def test_a_preview_names_what_a_replacing_value_drops(client: Client, wire: RecordingTransport) -> None:
+    """A data field replaces its whole value: the preview names the entries and keys it would lose, so a model
+    need not read the service first to merge; single-label edits (labels_set / labels_remove) are not flagged."""
+    await client.call_tool("services_create", {"data": service("logs", request_logging_excluded_extensions=["svg"])})
+    wire.clear()
+    single = {"service_name": "logs", "data": {"request_logging_excluded_extensions": ["png"], "labels": {}}}
+    preview = data(await client.call_tool("services_update", single))
+    assert preview["message"].startswith(
+        "Preview only: nothing has changed yet. A data field replaces its whole value, so this drops "
+        "request_logging_excluded_extensions 'svg': include what should stay. To apply:"
+    )
+    kept = {"service_name": "logs", "data": {"request_logging_excluded_extensions": ["svg", "png"]}}
+    assert "drops" not in data(await client.call_tool("services_update", kept))["message"]
+    bulk = {"service_names": ["b", "c"], "data": {"labels": {"env": "staging"}}}
+    assert (
+        "so this drops labels 'keep' (b); labels 'keep' (c): include"
+        in data(await client.call_tool("services_update", bulk))["message"]
+    )
+    removed = {"service_name": "b", "labels_remove": ["keep"]}
+    assert "drops" not in data(await client.call_tool("services_update", removed))["message"]
+    assert wire.mutations == []

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import TOKEN, RecordingTransport, data, session
 from ubiops_services_mcp import __version__
 from ubiops_services_mcp.settings import Settings
+from ubiops_services_mcp.tools.results import PEOPLE_TEXT
 
 pytestmark = pytest.mark.anyio
 
@@ -42,10 +43,25 @@ async def test_create_sends_exactly_the_fields_given(settings: Settings, wire: R
     assert (request.method, request.path, request.query) == ("POST", "/v2.1/projects/demo/services", "")
     assert request.body == CREATE
     assert_api_headers(request.headers, body=True)
-    service = data(result)["service"]
-    assert {k: service[k] for k in CREATE} == CREATE
+    shown = data(result)
+    service = shown.pop("service")
+    assert shown == {"message": "Created.", "project_name": "demo", "sandbox": False}
+    assert service == {**SANDBOX_DEFAULTS, **CREATE, **_volatile(service)}
     assert service["endpoint"] == f"https://{service['id']}.services.sandbox.invalid"
-    assert data(result)["sandbox"] is False
+
+
+# What the sandbox fills in for a field a create leaves out (its answer, as the API would give one).
+SANDBOX_DEFAULTS = {
+    "authentication_required": True, "description": "", "authentication_method_token_enabled": True,
+    "request_logging_excluded_paths": None, "request_logging_excluded_extensions": [], "health_check": None,
+    "rate_limit_token": None, "rate_limit": None, "rate_limit_user_default": None, "concurrency_limit": None,
+    "concurrency_limit_user_default": None, "authentication_header_pass_through": False, "labels": {},
+}  # fmt: skip
+
+
+def _volatile(service: dict[str, Any]) -> dict[str, Any]:
+    """The fields the API sets on its own (id, times, the endpoint built from the id)."""
+    return {key: service[key] for key in ("id", "time_created", "time_updated", "endpoint")}
 
 
 async def test_list_label_filter_forms_and_compact_result(
@@ -98,8 +114,10 @@ async def test_get_and_status(settings: Settings, wire: RecordingTransport, mode
         "GET /v2.1/projects/demo/services/svc-1",
         "GET /v2.1/projects/demo/deployments/hello-world/versions",
     ]
-    assert data(got)["service"]["name"] == "svc-1"
-    assert "default_version" not in data(got)
+    shown = data(got)
+    service = shown.pop("service")
+    assert shown == {"note": PEOPLE_TEXT, "project_name": "demo", "sandbox": False}  # labels: text people wrote
+    assert service == {**SANDBOX_DEFAULTS, **CREATE, **_volatile(service)}
     assert data(status) == {
         "project_name": "demo", "service_name": "svc-1", "ready": True, "instances_ready": 1,
         "version": "v1", "minimum_instances": 0, "maximum_instances": 1, "sandbox": False,

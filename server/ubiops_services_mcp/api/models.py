@@ -147,8 +147,8 @@ class _ServiceFields(BaseModel):
     )
     health_check: HealthCheck | MISSING = Field(
         default=MISSING,
-        description="Older API (sent as is); the current one documents health checks on the deployment version, which no "
-        "tool here shows.",
+        description="Older API (sent as is); the current one documents health checks on the deployment version, "
+        "which no tool here shows.",
     )
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,

@@ -4,7 +4,7 @@ goes unrecorded and every message says what happened and what to do next."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
@@ -40,6 +40,31 @@ def _older_field_note(plan: Plan) -> str:
     )
 
 
+def _lost(current: Any, new: Any) -> list[str]:
+    """Entries of a list, or keys of an object, that a replacing value leaves out."""
+    if isinstance(current, list) and isinstance(new, list):
+        return [str(entry) for entry in cast(list[Any], current) if entry not in new]
+    if isinstance(current, dict) and isinstance(new, dict):
+        return [str(key) for key in cast(dict[str, Any], current) if key not in new]
+    return []
+
+
+def _dropped_note(plan: Plan) -> str:
+    """A data field replaces its whole value: say which entries that drops, so nobody has to read first to merge
+    (labels_set / labels_remove edit single labels and are not data)."""
+    if plan.operation != "update":
+        return ""
+    drops = [
+        f"{field} {', '.join(repr(entry) for entry in lost)}" + (f" ({item.name})" if plan.request.bulk else "")
+        for item in plan.items
+        for field, current, new in item.changes()
+        if field in plan.request.body and (lost := _lost(current, new))
+    ]
+    if not drops:
+        return ""
+    return f" A data field replaces its whole value, so this drops {'; '.join(drops)}: include what should stay."
+
+
 class ChangeLog:
     """Builds the results of one update or delete call and writes their audit lines in the same step."""
 
@@ -53,14 +78,14 @@ class ChangeLog:
             self._base["via"] = via
 
     def preview(self, draft: ChangeResult) -> CallToolResult:
+        plan = self._plan
         taken = (
             " The new name is taken: this rename would fail; pick another name." if draft.new_name_free is False else ""
         )
         if draft.new_name_free is not None:
-            taken += _RENAME_URL.format(url=self._plan.items[0].current.endpoint or "none")
-        plan = self._plan
+            taken += _RENAME_URL.format(url=plan.items[0].current.endpoint or "none")
         count = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
-        message = f"Preview only: nothing has changed yet.{count}{taken}{_older_field_note(self._plan)}"
+        message = f"Preview only: nothing has changed yet.{count}{taken}{_older_field_note(plan)}{_dropped_note(plan)}"
         return self._with_token(draft, "preview", message, is_error=False)
 
     def refused(self, draft: ChangeResult, reason: str, code: str = "invalid") -> CallToolResult:

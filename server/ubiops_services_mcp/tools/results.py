@@ -62,6 +62,7 @@ class ServiceChange(BaseModel):
 
 class CreateResult(BaseModel):
     message: str = Field(description="What happened.")
+    project_name: str
     service: ServiceDetail = Field(description="The service as the API now holds it.")
     default_version: str | None = _DEFAULT
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps; the endpoint does not exist.")
@@ -77,14 +78,17 @@ _NOTE = Field(default=None, description="Present when the result holds text peop
 
 class ServiceResult(BaseModel):
     note: str | None = _NOTE
+    project_name: str
     service: ServiceDetail = Field(description="The service.")
     default_version: str | None = _DEFAULT
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
     @classmethod
-    def of(cls, service: ServiceDetail, sandbox: bool, default_version: str | None = None) -> ServiceResult:
+    def of(
+        cls, service: ServiceDetail, project: str, sandbox: bool, default_version: str | None = None
+    ) -> ServiceResult:
         """The result for this service, with the note when it holds text people wrote."""
-        result = cls(service=service, sandbox=sandbox)
+        result = cls(project_name=project, service=service, sandbox=sandbox)
         if service.description or service.labels:
             result.note = PEOPLE_TEXT
         if default_version is not None:

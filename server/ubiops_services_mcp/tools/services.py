@@ -41,7 +41,7 @@ UPDATE_SEE_CREATE = {
 UPDATE_OWN_DOCS = frozenset({"name", "version", "labels", "rate_limit_token"})
 # where's fields are services_list's filters (labels as an object only), described there.
 WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object; any one pair): all given must match."}
-SANDBOX_NOTE = " SANDBOX: simulated, not UbiOps."
+SANDBOX_NOTE = " SANDBOX: not UbiOps."
 SANDBOX_READ_NOTE = " SANDBOX: what it reads is a local simulation of UbiOps, not UbiOps."
 READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete services."
 
@@ -72,7 +72,7 @@ async def services_create(
     message = f"Created{sandbox_note(app.sandbox)}."
     if created.settled:
         message += " The API's answer was lost; reading the service back showed it exists as requested."
-    result = CreateResult(message=message, service=created.service, sandbox=app.sandbox)
+    result = CreateResult(message=message, project_name=project, service=created.service, sandbox=app.sandbox)
     if created.service.version is None:
         result.default_version = await catalog.default_version(created.service.deployment)
     if created.settled:
@@ -93,7 +93,7 @@ async def services_get(
     except ApiError as error:
         return api_error_result(error)
     default = None if service.version else await Catalog(app.api, project).default_version(service.deployment)
-    return as_result(ServiceResult.of(service, app.sandbox, default))
+    return as_result(ServiceResult.of(service, project, app.sandbox, default))
 
 
 async def services_status(
