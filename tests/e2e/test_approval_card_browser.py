@@ -121,6 +121,7 @@ def test_only_a_click_in_the_card_changes_anything(
 
     decline = scenes["decline"]
     assert "declined" in decline["after"]
+    assert "Would run v2: available, 1\u20133 instances." in decline["shown"]  # the version a move lands on
     assert "Do not try it again" in decline["modelContext"]["content"][0]["text"]
     stale = scenes["stale"]
     assert stale["colleague"] == 200

@@ -146,6 +146,26 @@ async def test_a_version_move_preview_names_the_default_it_leaves(settings: Sett
     assert "default_version" not in pin  # after the change it is pinned: nothing follows the default
 
 
+async def test_a_move_preview_says_what_the_target_version_is(settings: Settings, wire: RecordingTransport) -> None:
+    """A version or deployment change shows the version it lands on (status, instance bounds), from the read the
+    existence check made: no extra request, and a model need not read the deployment first."""
+    async with session(settings, wire) as client:
+        for name in ("a", "b"):
+            await client.call_tool("services_create", {"data": {"name": name, "deployment": "hello-world", "port": 1}})
+        wire.clear()
+        pin = data(await client.call_tool("services_update", {"service_name": "a", "data": {"version": "v2"}}))
+        follow = data(await client.call_tool("services_update", {"service_name": "a", "data": {"version": None}}))
+        bulk = data(await client.call_tool("services_update", {"service_names": ["a", "b"], "data": {"version": "v2"}}))
+        port = data(await client.call_tool("services_update", {"service_name": "a", "data": {"port": 2}}))
+    v2 = {"version": "v2", "status": "available", "minimum_instances": 1, "maximum_instances": 3}
+    assert pin["target_version"] == v2
+    assert follow["target_version"] == {**v2, "version": "v1", "minimum_instances": 0, "maximum_instances": 1}
+    assert [step["target_version"] for step in bulk["services"]] == [v2, v2]
+    assert "target_version" not in port
+    assert wire.lines.count(VERSIONS) == 4  # one per call, as before (the port preview names a's default)
+    assert wire.mutations == []
+
+
 async def test_unreadable_deployments_leave_the_facts_out_and_the_api_decides(settings: Settings) -> None:
     service = {"id": "1", "name": "s", "deployment": "hello-world", "port": 1, "time_updated": "t"}
 

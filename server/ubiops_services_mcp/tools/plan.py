@@ -15,8 +15,8 @@ from typing import Any
 from mcp.server.mcpserver import Context
 
 from ..api.client import ServicesApi
-from ..api.errors import ApiError, NotFound, Target
-from ..api.models import ServiceDetail, ServiceUpdate
+from ..api.errors import ApiError, NotFound, RateLimited, Target
+from ..api.models import DeploymentVersion, ServiceDetail, ServiceUpdate
 from .args import BULK_MAX, Where, kept, label_query, named
 from .catalog import Catalog, MissingTarget
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
@@ -123,11 +123,18 @@ class Plan:
     problem: tuple[str, str] | None = None
     new_name_free: bool | None = None
     defaults: dict[str, str] = field(default_factory=dict[str, str])
+    targets: dict[tuple[str, str], DeploymentVersion] = field(default_factory=dict[tuple[str, str], DeploymentVersion])
 
     def default_for(self, item: Item) -> str | None:
         """The version a service that follows its deployment's default runs now; None for a pinned one."""
         deployment, version = item.target
         return self.defaults.get(deployment) if version is None and deployment else None
+
+    def target_for(self, item: Item) -> DeploymentVersion | None:
+        """The version an update of version or deployment would make this service run, as read now."""
+        deployment, version = item.target
+        version = version or self.default_for(item)
+        return self.targets.get((deployment, version)) if deployment and version else None
 
     @property
     def service(self) -> str:
@@ -207,12 +214,31 @@ async def read_plan(
         if missing is not None:
             return replace(plan, items=items, error=missing)
         defaults = await catalog.defaults(item.target[0] for item in items if item.target[1] is None)
+        targets = await _targets(catalog, request, items) if operation == "update" else {}
         renamed = request.body.get("name")
         check = check_new_name and isinstance(renamed, str) and renamed != request.service_name
         free = await _name_free(app.api, plan.project, str(renamed)) if check else None
     except ApiError as error:
         return replace(plan, error=error)
-    return replace(plan, items=items, new_name_free=free, defaults=defaults)
+    return replace(plan, items=items, new_name_free=free, defaults=defaults, targets=targets)
+
+
+async def _targets(
+    catalog: Catalog, request: Request, items: tuple[Item, ...]
+) -> dict[tuple[str, str], DeploymentVersion]:
+    """The versions a move would land on (status, instance bounds), read once per deployment; only informs."""
+    if "deployment" not in request.body and "version" not in request.body:
+        return {}
+    found: dict[tuple[str, str], DeploymentVersion] = {}
+    for deployment in dict.fromkeys(item.target[0] for item in items if item.target[0]):
+        try:  # read already by the existence check: this asks the API nothing more
+            versions = await catalog.versions(str(deployment))
+        except RateLimited:
+            raise
+        except ApiError:
+            continue
+        found.update({(str(deployment), v.version): v for v in versions or ()})
+    return found
 
 
 async def _missing_target(catalog: Catalog, request: Request, items: tuple[Item, ...]) -> MissingTarget | None:

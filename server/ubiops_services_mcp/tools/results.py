@@ -23,6 +23,18 @@ DEFAULT_VERSION = "Its deployment's default version now: what version null runs.
 _DEFAULT = Field(default=None, description=DEFAULT_VERSION)
 
 
+class TargetVersion(BaseModel):
+    """The version a service would run after a change of its version or deployment, as the deployment reports it."""
+
+    version: str
+    status: str | None = None
+    minimum_instances: int | None = None
+    maximum_instances: int | None = None
+
+
+_TARGET = Field(default=None, description="Version or deployment change: the version it would run, as it is now.")
+
+
 class FieldChange(BaseModel):
     field: str = Field(description="Name of the field that changes.")
     current: Any = Field(description="Its value now.")
@@ -55,6 +67,7 @@ class ServiceChange(BaseModel):
         default=None, description="Update: field-level difference (applied: before/after)."
     )
     default_version: str | None = _DEFAULT
+    target_version: TargetVersion | None = _TARGET
     service: dict[str, Any] | None = Field(default=None, description="Delete preview: what would be lost.")
     recreate_with: dict[str, Any] | None = Field(default=None, description="Delete: services_create data.")
     error: ErrorInfo | None = Field(default=None, description="Why this service failed.")
@@ -182,6 +195,7 @@ class ChangeResult(BaseModel):
         default=None, description="Update: field-level difference (applied: before/after)."
     )
     default_version: str | None = _DEFAULT
+    target_version: TargetVersion | None = _TARGET
     changed_since_preview: list[ChangedMeanwhile] | None = Field(
         default=None, description="Stale confirm: what someone else changed between the preview and now."
     )

@@ -18,6 +18,7 @@ from .results import (
     FieldChange,
     ServiceChange,
     ServiceStep,
+    TargetVersion,
 )
 
 # Fields that move on every write or never move: not worth a line in "what changed meanwhile".
@@ -44,6 +45,9 @@ def draft(plan: Plan, sandbox: bool) -> ChangeResult:
     default = plan.default_for(plan.items[0]) if plan.items else None
     if default is not None:
         result.default_version = default
+    target = _target(plan, plan.items[0]) if plan.items else None
+    if target is not None:
+        result.target_version = target
     if plan.items and plan.operation == "update":
         result.changes = field_changes(plan.items[0])
         if plan.new_name_free is not None:
@@ -66,7 +70,18 @@ def _preview_step(plan: Plan, item: Item) -> ServiceChange:
     default = plan.default_for(item)
     if default is not None:
         step.default_version = default
+    target = _target(plan, item)
+    if target is not None:
+        step.target_version = target
     return step
+
+
+def _target(plan: Plan, item: Item) -> TargetVersion | None:
+    version = plan.target_for(item)
+    if version is None:
+        return None
+    facts = version.model_dump(include=set(TargetVersion.model_fields), exclude_none=True)
+    return TargetVersion.model_validate(facts)
 
 
 def field_changes(item: Item) -> list[FieldChange]:

@@ -92,7 +92,7 @@ try {
     return { shown, after: await click("Apply: delete", "Deleted") };
   });
   await scenario("decline", async () => {
-    const shown = await show("services_update", { service_name: "shop-web", data: { port: 7070 } });
+    const shown = await show("services_update", { service_name: "shop-web", data: { port: 7070, version: "v2" } });
     const after = await click("Decline", "declined");
     return { shown, after, modelContext: await page.evaluate(() => window.host.modelContext.at(-1)) };
   });
