@@ -222,10 +222,13 @@ async def test_an_applied_after_is_what_the_api_answered_not_what_was_asked(sett
         return httpx.Response(200, json=before)
 
     change = {"service_name": "svc", "data": {"description": "  trimmed  "}, "confirm": True}
+    rename = {"service_name": "svc", "data": {"name": "svc2"}, "confirm": True}
     async with session(settings.with_overrides(confirmation="flag"), scripted(api)) as client:
         result = data(await client.call_tool("services_update", change))
+        renamed = data(await client.call_tool("services_update", rename))
     assert result["changes"] == [{"field": "description", "before": "", "after": "trimmed"}]
     assert "Its endpoint URL" not in result["message"]
+    assert "Its endpoint URL" not in renamed["message"]  # an API that shows no URL: nothing said about one
 
 
 async def test_an_endpoint_the_api_moved_is_listed_among_the_applied_changes(settings: Settings) -> None:

@@ -281,9 +281,10 @@ def _single_result(
 
 def _url_kept(plan: Plan, step: ServiceChange) -> str:
     """A rename's result says outright that the endpoint URL stayed, rather than leave it to an absent field."""
-    if "name" not in plan.request.body or any(change.field == "endpoint" for change in step.changes or []):
-        return ""
-    return f" Its endpoint URL did not change: {plan.items[0].current.endpoint}."
+    endpoint = plan.items[0].current.endpoint
+    if "name" not in plan.request.body or endpoint is None or any(c.field == "endpoint" for c in step.changes or []):
+        return ""  # no rename, an API that shows no URL, or one that moved it (listed among the changes)
+    return f" Its endpoint URL did not change: {endpoint}."
 
 
 def _bulk_result(
