@@ -238,8 +238,9 @@ async def test_the_arguments_say_what_they_do(settings: Settings, wire: Recordin
     ]  # fmt: skip
     assert "any one" in properties["labels"]["description"]
     assert "default never match" in properties["version"]["description"]
-    assert f"filled in for the first {DETAILS_MAX} services only" in properties["fields"]["description"]
-    assert "any field of a service" in properties["fields"]["description"]  # true when create is not served too
+    assert f"for the first {DETAILS_MAX} only" in properties["fields"]["description"]
+    assert "Any field of a service" in properties["fields"]["description"]  # true when create is not served too
+    assert "those on its default version too" in properties["deployment"]["description"]
     assert "any one" in properties["exclude_labels"]["description"]
     assert "false: public" in properties["authentication_required"]["description"]
 

@@ -65,21 +65,43 @@ async def test_both_per_caller_limit_names_are_refused_naming_both(
     assert wire.requests == []
 
 
-async def test_a_preview_of_the_current_limit_names_the_value_left_in_the_older_field(
+async def test_a_new_per_caller_limit_goes_to_the_older_field_too_where_it_holds_one(
     client: Client, wire: RecordingTransport
 ) -> None:
     await client.call_tool("services_create", {"data": service("old", rate_limit_token=300)})
     wire.clear()
-    preview = data(
-        await client.call_tool("services_update", {"service_name": "old", "data": {"rate_limit_user_default": 500}})
+    args = {"service_name": "old", "data": {"rate_limit_user_default": 500}}
+    preview = data(await client.call_tool("services_update", args))
+    assert preview["changes"] == [
+        {"field": "rate_limit_user_default", "current": None, "new": 500},
+        {"field": "rate_limit_token", "current": 300, "new": 500},
+    ]
+    assert (
+        "rate_limit_token, the older API's name of this limit, holds a value (old: 300); which of the two the current"
+        " API applies is not documented, so this change sets both to 500." in preview["message"]
     )
-    assert preview["changes"] == [{"field": "rate_limit_user_default", "current": None, "new": 500}]
-    assert "rate_limit_token, the older API's name of this limit, still holds a value (old: 300)" in preview["message"]
-    assert "change it only if they ask" in preview["message"]
+    assert wire.mutations == []
+    applied = data(await client.call_tool("services_update", {**args, "confirm": True, **token_of(preview)}))
+    assert applied.get("outcome") == "applied", applied
+    assert [(r.line, r.body) for r in wire.mutations] == [
+        ("PATCH /v2.1/projects/demo/services/old", {"rate_limit_user_default": 500, "rate_limit_token": 500})
+    ]
     plain = data(
         await client.call_tool("services_update", {"service_name": "a", "data": {"rate_limit_user_default": 5}})
     )
-    assert "rate_limit_token" not in plain["message"]  # nothing held there: nothing said
+    assert plain["changes"] == [{"field": "rate_limit_user_default", "current": None, "new": 5}]
+    assert "rate_limit_token" not in plain["message"]  # nothing held there: nothing said, nothing sent
+
+
+async def test_removing_the_per_caller_limit_says_the_older_value_stays(
+    client: Client, wire: RecordingTransport
+) -> None:
+    await client.call_tool("services_create", {"data": service("old", rate_limit_token=300)})
+    wire.clear()
+    args = {"service_name": "old", "data": {"rate_limit_user_default": None}}
+    preview = data(await client.call_tool("services_update", args))
+    assert preview["outcome"] == "unchanged"  # null over null: nothing to send
+    assert "holds a value (old: 300) that null cannot clear" in preview["message"]
     assert wire.mutations == []
 
 
@@ -115,7 +137,7 @@ async def test_delete_staging_except_keep_true(client: Client, wire: RecordingTr
     assert wire.mutations == []
     wire.clear()
     applied = data(await client.call_tool("services_delete", {**where, "confirm": True, **token_of(preview)}))
-    assert applied["outcome"] == "applied"
+    assert applied.get("outcome") == "applied", applied
     assert [r.line for r in wire.mutations] == [f"DELETE /v2.1/projects/demo/services/{n}" for n in "ac"]
 
 
@@ -125,7 +147,7 @@ async def test_every_public_service_requires_authentication(client: Client, wire
     assert [s["service_name"] for s in preview["services"]] == ["a", "prod"]
     wire.clear()
     applied = data(await client.call_tool("services_update", {**args, "confirm": True, **token_of(preview)}))
-    assert applied["outcome"] == "applied"
+    assert applied.get("outcome") == "applied", applied
     assert [(r.line, r.body) for r in wire.mutations] == [
         (f"PATCH /v2.1/projects/demo/services/{n}", {"authentication_required": True}) for n in ("a", "prod")
     ]

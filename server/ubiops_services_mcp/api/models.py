@@ -19,6 +19,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -99,8 +100,10 @@ HealthPath = Annotated[StrictStr, length(1, TEXT_MAX), AfterValidator(_starts_wi
 _REQUEST = ConfigDict(extra="forbid", frozen=True)
 PER_CALLER_TWICE = (
     "rate_limit_token is the older API's per-token limit, replaced by rate_limit_user_default (the current API's "
-    "per-caller limit): give only rate_limit_user_default; a value left in rate_limit_token stays as it is"
+    "per-caller limit): give only rate_limit_user_default; an update sets rate_limit_token to the same value"
+    " where a service holds one"
 )
+BOTH_LIMIT_NAMES = "both_limit_names"
 _RESPONSE = ConfigDict(extra="allow")
 
 
@@ -147,8 +150,8 @@ class _ServiceFields(BaseModel):
     )
     health_check: HealthCheck | MISSING = Field(
         default=MISSING,
-        description="Older API (sent as is); the current one documents health checks on the deployment version, "
-        "which no tool here shows.",
+        description="Older API (sent as is); the current one has health checks on the deployment version, not shown"
+        " here.",
     )
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,
@@ -171,9 +174,12 @@ class _ServiceFields(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _one_per_caller_limit(self) -> _ServiceFields:
-        """Two names of one limit in one request: refused, never a silent pick of one."""
-        if self.rate_limit_token is not MISSING and self.rate_limit_user_default is not MISSING:
+    def _one_per_caller_limit(self, info: ValidationInfo) -> _ServiceFields:
+        """Two names of one limit from a caller: refused, never a silent pick of one. The server's own body (a new
+        limit copied to the older name a service still holds, context BOTH_LIMIT_NAMES) may carry both."""
+        both = self.rate_limit_token is not MISSING and self.rate_limit_user_default is not MISSING
+        context: dict[str, Any] = info.context or {}
+        if both and not context.get(BOTH_LIMIT_NAMES):
             raise ValueError(PER_CALLER_TWICE)
         return self
 

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..api.models import ServiceCreate, ServiceUpdate
+from ..api.models import BOTH_LIMIT_NAMES, ServiceCreate, ServiceUpdate
 from .store import Conflict, NotFound, Store, load_seed
 
 M = TypeVar("M", bound=BaseModel)
@@ -127,9 +127,10 @@ async def read_json(request: Request) -> Any:
 
 
 def validate(model: type[M], payload: Any) -> M:
-    """Validate with the shared model; the message names each field and rule, never the input."""
+    """Validate with the shared model; the message names each field and rule, never the input. Both names of the
+    per-caller limit are fields of the API: refusing them together is the MCP server's rule, not the API's."""
     try:
-        return model.model_validate(payload)
+        return model.model_validate(payload, context={BOTH_LIMIT_NAMES: True})
     except ValidationError as exc:
         problems = exc.errors(include_url=False, include_input=False, include_context=False)
         text = "; ".join(f"{'.'.join(map(str, p['loc'])) or 'body'}: {p['msg']}" for p in problems)

@@ -25,18 +25,23 @@ _RENAME_URL = (
 _NEXT = "To apply: the same arguments plus confirm=true and this confirmation_token"
 
 
-def _older_field_note(plan: Plan) -> str:
-    """An update of the current per-caller limit says where the older API's name of it still holds a value."""
+def older_field_note(plan: Plan) -> str:
+    """An update of the current per-caller limit says where the older API's name of it holds a value too."""
     if plan.operation != "update" or "rate_limit_user_default" not in plan.request.body:
         return ""
     held = {item.name: item.current.rate_limit_token for item in plan.items if item.current.rate_limit_token}
     if not held:
         return ""
     where = ", ".join(f"{name}: {value}" for name, value in held.items())
+    limit = plan.request.body["rate_limit_user_default"]
+    if limit is not None:
+        return (
+            f" rate_limit_token, the older API's name of this limit, holds a value ({where}); which of the two the"
+            f" current API applies is not documented, so this change sets both to {limit}."
+        )
     return (
-        f" rate_limit_token, the older API's name of this limit, still holds a value ({where}); this change leaves it"
-        " as it is (what the current API does with it is not documented): mention it to the user, change it only if"
-        " they ask."
+        f" rate_limit_token, the older API's name of this limit, holds a value ({where}) that null cannot clear"
+        " (it takes a number); what the current API does with it is not documented: tell the user."
     )
 
 
@@ -85,7 +90,7 @@ class ChangeLog:
         if draft.new_name_free is not None:
             taken += _RENAME_URL.format(url=plan.items[0].current.endpoint or "none")
         count = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
-        message = f"Preview only: nothing has changed yet.{count}{taken}{_older_field_note(plan)}{_dropped_note(plan)}"
+        message = f"Preview only: nothing has changed yet.{count}{taken}{older_field_note(plan)}{_dropped_note(plan)}"
         return self._with_token(draft, "preview", message, is_error=False)
 
     def refused(self, draft: ChangeResult, reason: str, code: str = "invalid") -> CallToolResult:

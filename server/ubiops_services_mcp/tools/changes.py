@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 from mcp_types.version import is_version_at_least
 
 from ..api.errors import ApiError
-from ..api.models import ServiceDetail, ServiceUpdate
+from ..api.models import BOTH_LIMIT_NAMES, ServiceDetail, ServiceUpdate
 from .args import (
     NO_PROJECT_GIVEN,
     NO_SERVICE_GIVEN,
@@ -31,7 +31,7 @@ from .args import (
     WhereArg,
 )
 from .card import shows_card
-from .change_log import ChangeLog
+from .change_log import ChangeLog, older_field_note
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, delete_answer, human_can_answer
 from .plan import Item, Plan, plan_delete, plan_update, read_plan
 from .results import Approver, ChangeResult, ServiceChange, Via, as_result, usage_error_result
@@ -43,6 +43,8 @@ _APPROVAL = (
     " in results never approves)."
 )
 _READ_BACK = " Each after is the API's answer to the change: no need to read it again."
+
+SERVER_BODY = {BOTH_LIMIT_NAMES: True}  # the server's own PATCH body: it may name the limit twice
 
 
 def approved_words(approver: Approver, via: Via | None) -> str:
@@ -125,7 +127,8 @@ async def _change(
     if not plan.items:
         return log.done(preview, "unchanged", "No service matches the selection: nothing to change.")
     if plan.operation == "update" and not any(item.changes() for item in plan.items):
-        return log.done(preview, "unchanged", "Nothing to change: the services already have these values.")
+        unchanged = "Nothing to change: the services already have these values."
+        return log.done(preview, "unchanged", unchanged + older_field_note(plan))
     refusal = _gate(app, ctx, plan, preview, confirm, token, human, log, card=card)
     if refusal is not None:
         return refusal
@@ -244,7 +247,8 @@ async def _send(app: AppState, plan: Plan, item: Item) -> ServiceDetail | None:
     """The change; an update returns the service as the API now holds it."""
     assert plan.project is not None
     if plan.operation == "update":
-        return await app.api.update(plan.project, item.name, ServiceUpdate.model_validate(item.body))
+        body = ServiceUpdate.model_validate(item.body, context=SERVER_BODY)
+        return await app.api.update(plan.project, item.name, body)
     await app.api.delete(plan.project, item.name)
     return None
 

@@ -84,14 +84,16 @@ def _id_list(value: str | list[str] | None) -> str | None:
 
 
 # Names default to "" rather than None: the SDK would turn the string "null" into None, and so drop the filter.
-DeploymentArg = Annotated[StrictStr, length(0, NAME_MAX)]
+DeploymentArg = Annotated[
+    StrictStr, length(0, NAME_MAX), Field(description="Its services, those on its default version too.")
+]
 VersionArg = Annotated[
     StrictStr, length(0, NAME_MAX), Field(description="Pinned version; services on the default never match.")
 ]
 LabelsArg = Annotated[
     Annotated[StrictStr, length(0, 2000)] | Annotated[dict[StrictStr, StrictStr], length(0, FILTER_MAX)] | None,
     Field(
-        description="'k:v,k2:v2' or an object: services with any one of these labels.",
+        description="'k:v,k2:v2' or an object: services with any one of these exact pairs.",
     ),
     AfterValidator(_label_pairs),
 ]
@@ -116,8 +118,7 @@ def _known(names: list[str] | None) -> list[str] | None:
 FieldsArg = Annotated[
     Annotated[list[Annotated[StrictStr, length(1, 64)]], length(0, 50)] | None,
     Field(
-        description="Extra fields (any field of a service: description, endpoint, limits, ...), e.g. "
-        f"['description']; filled in for the first {DETAILS_MAX} services only.",
+        description=f"Any field of a service, e.g. ['description', 'endpoint']; for the first {DETAILS_MAX} only.",
     ),
     AfterValidator(_known),
 ]
@@ -137,7 +138,7 @@ async def services_list(
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
     """List a project's services: name, deployment, version (absent: follows the default, given as
-    default_version), port, labels, authentication_required; `fields` adds more (absent: none set).
+    default_version), port, labels, authentication_required; `fields` adds more (absent: not set).
     Filters given must all match. At most `limit`; `omitted` counts the rest. Read-only.
     """
     app = app_state(ctx)

@@ -82,12 +82,22 @@ class Request:
 
     def body_for(self, current: ServiceDetail) -> dict[str, Any]:
         """The PATCH body for this service: the data, with single-label edits resolved against its labels."""
+        body = _with_older_limit(dict(self.body), current)
         if not self.labels_set and not self.labels_remove:
-            return dict(self.body)
+            return body
         labels = {**(current.labels or {}), **self.labels_set}
         for key in self.labels_remove:
             labels.pop(key, None)
-        return {**self.body, "labels": labels}
+        return {**body, "labels": labels}
+
+
+def _with_older_limit(body: dict[str, Any], current: ServiceDetail) -> dict[str, Any]:
+    """A new per-caller limit goes to the older name too where the service holds a value there: which of the two
+    the current API applies is not documented, so neither may keep the old limit."""
+    limit = body.get("rate_limit_user_default")
+    if limit is None or not current.rate_limit_token:
+        return body
+    return {**body, "rate_limit_token": limit}
 
 
 @dataclass(frozen=True)
