@@ -82,8 +82,8 @@ class Where(BaseModel):
 WhereArg = Annotated[
     Where | None,
     Field(
-        description=f"Or select them (over {BULK_MAX}: refused); confirm acts on the previewed matches only: "
-        "if they changed, on none."
+        description=f"Or select them: the preview lists each match (no list needed; over {BULK_MAX}: refused); "
+        "confirm acts on those only, or none if they changed."
     ),
 ]
 LabelsSetArg = Annotated[

@@ -50,7 +50,7 @@ async def services_create(
     data: CreateData, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, CreateResult]:
     """Create a service (an HTTPS endpoint in front of one port of a deployment's instances) at once: no preview.
-    A taken name or an unknown deployment or version fails, changing nothing, naming what exists: no need to check
+    A taken name or unknown deployment or version fails, changing nothing, naming what exists: no need to check
     first.
     """
     app = app_state(ctx)
