@@ -113,7 +113,8 @@ async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(cli
     for older in (fields["rate_limit_token"], update["rate_limit_token"]):  # update's schema says it too
         assert older["description"] == "Older API's name of rate_limit_user_default: set that one."
     assert "deployment version" in fields["health_check"]["description"]
-    assert "what the current API does with them is undocumented" in create["ServiceCreate"]["description"]
+    assert "undocumented" in fields["health_check"]["description"]
+    assert "the only way here to ask for a health check" in fields["health_check"]["description"]
     assert "not sent" in create["ServiceCreate"]["description"]  # item 4: a field left out
     assert "undocumented unless stated: set what matters" in create["ServiceCreate"]["description"]
     assert "Default not documented" in fields["authentication_required"]["description"]

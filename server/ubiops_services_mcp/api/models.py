@@ -150,8 +150,8 @@ class _ServiceFields(BaseModel):
     )
     health_check: HealthCheck | MISSING = Field(
         default=MISSING,
-        description="Older API (sent as is); the current one has health checks on the deployment version, not shown"
-        " here.",
+        description="Older API, sent as is (whether the current one, which has them on the deployment version, "
+        "uses it is undocumented): the only way here to ask for a health check.",
     )
     rate_limit_token: PositiveInt | MISSING = Field(
         default=MISSING,
@@ -189,8 +189,7 @@ class _ServiceFields(BaseModel):
 
 
 class ServiceCreate(_ServiceFields):
-    """A field left out is not sent: the API's default applies (undocumented unless stated: set what matters).
-    Older API fields: what the current API does with them is undocumented."""
+    """A field left out is not sent: the API's default applies (undocumented unless stated: set what matters)."""
 
     # Create requires what update leaves optional; the narrower types are intended.
     name: ServiceName = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
