@@ -142,6 +142,34 @@ async def test_delete_staging_except_keep_true(client: Client, wire: RecordingTr
     assert [r.line for r in wire.mutations] == [f"DELETE /v2.1/projects/demo/services/{n}" for n in "ac"]
 
 
+async def test_a_selection_names_what_exclude_labels_and_the_default_kept_out(
+    client: Client, wire: RecordingTransport
+) -> None:
+    await client.call_tool("services_create", {"data": service("pinned", version="v1", labels={"keep": "true"})})
+    wire.clear()
+    staging = {"where": {"labels": {"env": "staging"}, "exclude_labels": {"keep": "true"}}}
+    preview = data(await client.call_tool("services_delete", staging))
+    assert [s["service_name"] for s in preview["services"]] == ["a", "c"]
+    assert "3 services" not in preview["message"]
+    assert " 2 services of project demo match. Left out by exclude_labels: b." in preview["message"]
+    on_v1 = {"where": {"deployment": "hello-world", "version": "v1", "exclude_labels": {"keep": "no"}}}
+    moved = data(await client.call_tool("services_update", {**on_v1, "data": {"version": "v2"}}))
+    assert [s["service_name"] for s in moved["services"]] == ["pinned"]  # a, b, prod follow the default, v1 now
+    assert (
+        " Not matched: a, b, prod, which run v1 by following the default version (version matches pinned services"
+        " only); name them to include them." in moved["message"]
+    )  # c: left out by exclude_labels, so neither matched nor named as a follower
+    assert "Left out by exclude_labels: c." not in moved["message"]  # c is no version match to begin with
+    none = data(await client.call_tool("services_delete", {"where": {"version": "v1", "labels": {"env": "prod"}}}))
+    assert none["message"] == (
+        "No service matches the selection: nothing to change. Not matched: prod, which runs v1 by following the"
+        " default version (version matches pinned services only); name them to include them."
+    )
+    on_v2 = data(await client.call_tool("services_delete", {"where": {"version": "v2"}}))
+    assert "Not matched" not in on_v2["message"]  # their default is v1: they do not run v2
+    assert wire.mutations == []
+
+
 async def test_every_public_service_requires_authentication(client: Client, wire: RecordingTransport) -> None:
     args = {"where": {"authentication_required": False}, "data": {"authentication_required": True}}
     preview = data(await client.call_tool("services_update", args))

@@ -45,6 +45,28 @@ def older_field_note(plan: Plan) -> str:
     )
 
 
+NEAR_MISSES_MAX = 20
+"""Most services one near-miss note names; the rest are counted."""
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:NEAR_MISSES_MAX])
+    return shown + (f" and {len(names) - NEAR_MISSES_MAX} more" if len(names) > NEAR_MISSES_MAX else "")
+
+
+def selection_note(plan: Plan) -> str:
+    """What a selector left out that a person would ask about, so no list is needed to check it: the services only
+    exclude_labels kept out, and those that run the asked-for version through their default (never matched)."""
+    note = f" Left out by exclude_labels: {_listed(plan.left_out)}." if plan.left_out else ""
+    if plan.followers and plan.request.where is not None:
+        version, run = plan.request.where.version, "runs" if len(plan.followers) == 1 else "run"
+        note += (
+            f" Not matched: {_listed(plan.followers)}, which {run} {version} by following the default version (version"
+            " matches pinned services only); name them to include them."
+        )
+    return note
+
+
 def _lost(current: Any, new: Any) -> list[str]:
     """Entries of a list, or keys of an object, that a replacing value leaves out."""
     if isinstance(current, list) and isinstance(new, list):
@@ -90,6 +112,7 @@ class ChangeLog:
         if draft.new_name_free is not None:
             taken += _RENAME_URL.format(url=plan.items[0].current.endpoint or "none")
         count = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
+        count += selection_note(plan)
         message = f"Preview only: nothing has changed yet.{count}{taken}{older_field_note(plan)}{_dropped_note(plan)}"
         return self._with_token(draft, "preview", message, is_error=False)
 

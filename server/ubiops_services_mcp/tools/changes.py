@@ -31,7 +31,7 @@ from .args import (
     WhereArg,
 )
 from .card import shows_card
-from .change_log import ChangeLog, older_field_note
+from .change_log import ChangeLog, older_field_note, selection_note
 from .elicit import ConfirmDelete, ConfirmUpdate, NotAsked, ask_delete, ask_update, delete_answer, human_can_answer
 from .plan import Item, Plan, plan_delete, plan_update, read_plan
 from .results import Approver, ChangeResult, ServiceChange, Via, as_result, usage_error_result
@@ -124,7 +124,8 @@ async def _change(
         return log.failed(plan.error)
     preview = draft(plan, app.sandbox)
     if not plan.items:
-        return log.done(preview, "unchanged", "No service matches the selection: nothing to change.")
+        nothing = "No service matches the selection: nothing to change."
+        return log.done(preview, "unchanged", nothing + selection_note(plan))
     if plan.operation == "update" and not any(item.changes() for item in plan.items):
         unchanged = "Nothing to change: the services already have these values."
         return log.done(preview, "unchanged", unchanged + older_field_note(plan))

@@ -132,6 +132,8 @@ class Plan:
     error: ApiError | None = None
     problem: tuple[str, str] | None = None
     new_name_free: bool | None = None
+    left_out: tuple[str, ...] = ()
+    followers: tuple[str, ...] = ()
     defaults: dict[str, str] = field(default_factory=dict[str, str])
     targets: dict[tuple[str, str], DeploymentVersion] = field(default_factory=dict[tuple[str, str], DeploymentVersion])
 
@@ -214,15 +216,17 @@ async def read_plan(
     if plan.project is None or problem is not None:
         return replace(plan, problem=problem)
     try:
-        names = await _selected(app.api, plan.project, request)
+        selection = await _selected(app.api, plan.project, request)
+        names = selection.names
         if len(names) > BULK_MAX:
             too_many = f"The selection matches {len(names)} services; at most {BULK_MAX} change at once: narrow it."
             return replace(plan, problem=(too_many, "where"))
         items = await read_items(app.api, plan.project, request, names)
         catalog = Catalog(app.api, plan.project)
+        near = {"left_out": selection.left_out, "followers": await _on_version(catalog, request, selection)}
         missing = await _missing_target(catalog, request, items) if operation == "update" else None
         if missing is not None:
-            return replace(plan, items=items, error=missing)
+            return replace(plan, items=items, error=missing, **near)
         defaults = await catalog.defaults(item.target[0] for item in items if item.target[1] is None)
         targets = await _targets(catalog, request, items) if operation == "update" else {}
         renamed = request.body.get("name")
@@ -230,7 +234,7 @@ async def read_plan(
         free = await _name_free(app.api, plan.project, str(renamed)) if check else None
     except ApiError as error:
         return replace(plan, error=error)
-    return replace(plan, items=items, new_name_free=free, defaults=defaults, targets=targets)
+    return replace(plan, items=items, new_name_free=free, defaults=defaults, targets=targets, **near)
 
 
 async def _targets(
@@ -277,21 +281,50 @@ async def read_items(api: ServicesApi, project: str, request: Request, names: li
     return tuple(Item(service, request.body_for(service)) for service in found if service is not None)
 
 
-async def _selected(api: ServicesApi, project: str, request: Request) -> list[str]:
+@dataclass(frozen=True)
+class Selection:
+    """What a request is about, and for a selector the near misses a person would ask about: the services only
+    exclude_labels left out, and those that follow their default version where `where.version` asks for one."""
+
+    names: list[str]
+    left_out: tuple[str, ...] = ()
+    followers: tuple[tuple[str, str], ...] = ()  # (service, deployment)
+
+
+async def _selected(api: ServicesApi, project: str, request: Request) -> Selection:
     """The names a request is about: as given, or what the selector matches now (sorted by name)."""
     if request.service_name:
-        return [request.service_name]
+        return Selection([request.service_name])
     if request.service_names is not None:
-        return list(request.service_names)
+        return Selection(list(request.service_names))
     where = request.where
     assert where is not None
-    listed = await api.list(project, label_query(where.labels or {}))
-    return sorted(
-        service.name
-        for service in listed
-        if named(service, where.deployment, where.version)
-        and kept(service, where.exclude_labels, where.authentication_required)
+    listed = sorted(await api.list(project, label_query(where.labels or {})), key=lambda service: service.name)
+    on_names = [s for s in listed if named(s, where.deployment, where.version)]
+    followers = [  # a version name never matches them, yet they may run that version now
+        s for s in listed if where.version and s.version is None and s.deployment and named(s, where.deployment, None)
+    ]
+    return Selection(
+        names=[s.name for s in on_names if kept(s, where.exclude_labels, where.authentication_required)],
+        left_out=tuple(
+            s.name
+            for s in on_names
+            if kept(s, None, where.authentication_required) and not kept(s, where.exclude_labels, None)
+        ),
+        followers=tuple(
+            (s.name, s.deployment or "")
+            for s in followers
+            if kept(s, where.exclude_labels, where.authentication_required)
+        ),
     )
+
+
+async def _on_version(catalog: Catalog, request: Request, selection: Selection) -> tuple[str, ...]:
+    """The services a `where.version` does not match although they run that version now, through the default."""
+    if not selection.followers or request.where is None:
+        return ()
+    defaults = await catalog.defaults(deployment for _, deployment in selection.followers)
+    return tuple(name for name, deployment in selection.followers if defaults.get(deployment) == request.where.version)
 
 
 async def _name_free(api: ServicesApi, project: str, name: str) -> bool:
