@@ -51,17 +51,19 @@ async def test_delete_by_label_takes_two_calls(client: Client, wire: RecordingTr
     assert wire.mutations == []
     assert preview["outcome"] == "preview"
     assert [s["service_name"] for s in preview["services"]] == ["a", "b", "c"]
+    shown = preview["services"][0]["service"]
     assert preview["services"][0] == {
         "service_name": "a",
         "step": "preview",
         "default_version": "v1",  # what a follows now, read once for the three
-        "service": {
-            "deployment": "hello-world",
-            "port": 8080,
-            "labels": STAGING,
-            "endpoint": preview["services"][0]["service"]["endpoint"],
-        },
+        "service": shown,
     }
+    assert {key: shown[key] for key in ("deployment", "port", "labels")} == {
+        "deployment": "hello-world",
+        "port": 8080,
+        "labels": STAGING,
+    }
+    assert shown["endpoint"].startswith("https://")
     wire.clear()
     applied = data(await client.call_tool("services_delete", {**where, "confirm": True, **token_of(preview)}))
     assert applied["outcome"] == "applied"
@@ -71,6 +73,8 @@ async def test_delete_by_label_takes_two_calls(client: Client, wire: RecordingTr
         ("c", "applied"),
     ]
     assert all(s["recreate_with"]["labels"] == STAGING for s in applied["services"])
+    lost = {k: v for k, v in applied["services"][0]["recreate_with"].items() if k != "name" and v not in ("", {}, [])}
+    assert {k: v for k, v in shown.items() if k != "endpoint"} == lost  # the preview showed all that would be lost
     assert [r.line for r in wire.mutations] == [f"DELETE /v2.1/projects/demo/services/{n}" for n in "abc"]
     left = data(await client.call_tool("services_list", {}))
     assert [s["name"] for s in left["services"]] == ["prod"]

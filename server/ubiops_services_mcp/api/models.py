@@ -200,7 +200,7 @@ class ServiceCreate(_ServiceFields):
         default=MISSING, description="Leave out to follow the deployment's default version."
     )
     port: Port = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
-        description="Port the instances listen on."
+        description="Port the instances listen on (no tool shows it)."
     )
     # A create has nothing to replace: the same types, described without the update's replace semantics.
     labels: Labels | MISSING = MISSING

@@ -65,7 +65,7 @@ async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_G
 async def deployments_get(
     deployment_name: DeploymentNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, DeploymentResult]:
-    """One deployment in full: versions with status, instance bounds, ports, ids. Read-only."""
+    """One deployment in full: versions with status, instance bounds, ids. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:

@@ -23,9 +23,6 @@ from .results import (
 
 # Fields that move on every write or never move: not worth a line in "what changed meanwhile".
 _BOOKKEEPING = frozenset({"time_updated", "time_created", "id"})
-# What a bulk delete preview shows of each service: enough to recognise it, and any text people wrote in it (seen
-# before the delete, with the note, not after).
-_RECOGNISE = ("deployment", "version", "port", "labels", "endpoint", "description")
 
 
 def sandbox_note(sandbox: bool) -> str:
@@ -64,9 +61,7 @@ def _preview_step(plan: Plan, item: Item) -> ServiceChange:
         changes = field_changes(item)
         step = ServiceChange(service_name=item.name, step="preview" if changes else "unchanged", changes=changes)
     else:
-        values = item.current.model_dump(mode="json")
-        shown = {key: values[key] for key in _RECOGNISE if values.get(key) not in (None, "", {}, [])}
-        step = ServiceChange(service_name=item.name, step="preview", service=shown)
+        step = ServiceChange(service_name=item.name, step="preview", service=_would_be_lost(item.current))
     default = plan.default_for(item)
     if default is not None:
         step.default_version = default
@@ -74,6 +69,13 @@ def _preview_step(plan: Plan, item: Item) -> ServiceChange:
     if target is not None:
         step.target_version = target
     return step
+
+
+def _would_be_lost(service: ServiceDetail) -> dict[str, Any]:
+    """What a bulk delete preview shows of each service: all that recreate_with would hold once it is gone, any text
+    people wrote in it included (seen before the delete, with the note, not after), and its endpoint."""
+    kept = {key: value for key, value in recreate_data(service).items() if key != "name" and value not in ("", {}, [])}
+    return {**kept, "endpoint": service.endpoint} if service.endpoint else kept
 
 
 def _target(plan: Plan, item: Item) -> TargetVersion | None:
