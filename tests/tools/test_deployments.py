@@ -157,11 +157,16 @@ async def test_a_move_preview_says_what_the_target_version_is(settings: Settings
         follow = data(await client.call_tool("services_update", {"service_name": "a", "data": {"version": None}}))
         bulk = data(await client.call_tool("services_update", {"service_names": ["a", "b"], "data": {"version": "v2"}}))
         port = data(await client.call_tool("services_update", {"service_name": "a", "data": {"port": 2}}))
-    v2 = {"version": "v2", "status": "available", "minimum_instances": 1, "maximum_instances": 3}
-    assert pin["target_version"] == v2
-    assert follow["target_version"] == {**v2, "version": "v1", "minimum_instances": 0, "maximum_instances": 1}
-    assert [step["target_version"] for step in bulk["services"]] == [v2, v2]
+    shared = {"status": "available", "maximum_idle_time": 300}
+    v1 = {"version": "v1", **shared, "minimum_instances": 0, "maximum_instances": 1}
+    v1 |= {"instance_type_group_name": "512 MB + 0.125 vCPU"}
+    v2 = {"version": "v2", **shared, "minimum_instances": 1, "maximum_instances": 3}
+    v2 |= {"instance_type_group_name": "1024 MB + 0.25 vCPU"}
+    assert (pin["target_version"], pin["current_version"]) == (v2, v1)  # a follows the default, v1: beside it
+    assert (follow["target_version"], follow["current_version"]) == (v1, v1)
+    assert [(step["target_version"], step["current_version"]) for step in bulk["services"]] == [(v2, v1), (v2, v1)]
     assert "target_version" not in port
+    assert "current_version" not in port
     assert wire.lines.count(VERSIONS) == 4  # one per call, as before (the port preview names a's default)
     assert wire.mutations == []
 

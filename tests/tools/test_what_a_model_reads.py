@@ -170,6 +170,51 @@ async def test_a_selection_names_what_exclude_labels_and_the_default_kept_out(
     assert wire.mutations == []
 
 
+async def test_a_per_caller_limit_preview_says_whether_callers_are_told_apart(
+    client: Client, wire: RecordingTransport
+) -> None:
+    public = data(
+        await client.call_tool("services_update", {"service_name": "a", "data": {"rate_limit_user_default": 9}})
+    )
+    assert (
+        " Public (no authentication): a; how a per-caller limit counts callers there is not documented."
+        in public["message"]
+    )
+    closed = data(
+        await client.call_tool("services_update", {"service_name": "b", "data": {"concurrency_limit_user_default": 2}})
+    )
+    assert " Callers must authenticate here, so each caller is an API token or user." in closed["message"]
+    whole = data(await client.call_tool("services_update", {"service_name": "a", "data": {"rate_limit": 9}}))
+    assert "caller" not in whole["message"].replace("the user", "")  # a whole-service limit: nothing to say
+    assert wire.mutations == []
+
+
+async def test_requiring_authentication_says_whether_api_tokens_stay_accepted(
+    client: Client, wire: RecordingTransport
+) -> None:
+    extra = {"authentication_required": False, "authentication_method_token_enabled": False}
+    await client.call_tool("services_create", {"data": service("no-tokens", **extra)})
+    wire.clear()
+    secure = {"authentication_required": True}
+    kept = data(await client.call_tool("services_update", {"service_name": "a", "data": secure}))
+    assert (
+        " API tokens stay accepted (authentication_method_token_enabled), so callers with one keep access."
+        in (kept["message"])
+    )
+    every = data(
+        await client.call_tool("services_update", {"where": {"authentication_required": False}, "data": secure})
+    )
+    assert [step["service_name"] for step in every["services"]] == ["a", "no-tokens", "prod"]
+    assert (
+        " API tokens are not accepted on no-tokens (authentication_method_token_enabled false): callers there would"
+        " need another method, which no tool here shows." in every["message"]
+    )
+    both = {**secure, "authentication_method_token_enabled": True}
+    fixed = data(await client.call_tool("services_update", {"service_name": "no-tokens", "data": both}))
+    assert "API tokens stay accepted" in fixed["message"]  # the change itself turns them on
+    assert wire.mutations == []
+
+
 async def test_every_public_service_requires_authentication(client: Client, wire: RecordingTransport) -> None:
     args = {"where": {"authentication_required": False}, "data": {"authentication_required": True}}
     preview = data(await client.call_tool("services_update", args))

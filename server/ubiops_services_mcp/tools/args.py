@@ -56,7 +56,7 @@ def _filterable(labels: dict[str, str] | None) -> dict[str, str] | None:
 
 SelectorLabels = Annotated[dict[LabelKey, Annotated[StrictStr, length(0, 256)]], length(0, 20)]
 ExcludeLabelsDoc = "Leave out services with any one of these pairs."
-AuthFilterDoc = "true: services requiring authentication; false: public ones."
+AuthFilterDoc = "true: services requiring authentication; false: public ones (each is one or the other)."
 
 
 class Where(BaseModel):

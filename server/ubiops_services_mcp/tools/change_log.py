@@ -4,7 +4,7 @@ goes unrecorded and every message says what happened and what to do next."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
@@ -67,6 +67,48 @@ def selection_note(plan: Plan) -> str:
     return note
 
 
+PER_CALLER: Final = ("rate_limit_user_default", "concurrency_limit_user_default")
+
+
+def access_note(plan: Plan) -> str:
+    """What a change of access or of per-caller limits means for the callers of these services, from the state the
+    preview read, so nobody has to read the services first: whether callers are told apart, whether tokens stay in."""
+    if plan.operation != "update":
+        return ""
+    return _callers_note(plan) + _tokens_note(plan)
+
+
+def _callers_note(plan: Plan) -> str:
+    if all(plan.request.body.get(field) is None for field in PER_CALLER):
+        return ""
+    public = tuple(item.name for item in plan.items if item.current.authentication_required is False)
+    if public:
+        listed = _listed(public)
+        return f" Public (no authentication): {listed}; how a per-caller limit counts callers there is not documented."
+    if all(item.current.authentication_required for item in plan.items):
+        return " Callers must authenticate here, so each caller is an API token or user."
+    return ""
+
+
+def _tokens_note(plan: Plan) -> str:
+    body = plan.request.body
+    if body.get("authentication_required") is not True:
+        return ""
+    accepts = {
+        item.name: body.get("authentication_method_token_enabled", item.current.authentication_method_token_enabled)
+        for item in plan.items
+    }
+    refused = tuple(name for name, tokens in accepts.items() if tokens is False)
+    if refused:
+        return (
+            f" API tokens are not accepted on {_listed(refused)} (authentication_method_token_enabled false): callers"
+            " there would need another method, which no tool here shows."
+        )
+    if all(accepts.values()):
+        return " API tokens stay accepted (authentication_method_token_enabled), so callers with one keep access."
+    return ""
+
+
 def _lost(current: Any, new: Any) -> list[str]:
     """Entries of a list, or keys of an object, that a replacing value leaves out."""
     if isinstance(current, list) and isinstance(new, list):
@@ -112,7 +154,7 @@ class ChangeLog:
         if draft.new_name_free is not None:
             taken += _RENAME_URL.format(url=plan.items[0].current.endpoint or "none")
         count = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
-        count += selection_note(plan)
+        count += selection_note(plan) + access_note(plan)
         message = f"Preview only: nothing has changed yet.{count}{taken}{older_field_note(plan)}{_dropped_note(plan)}"
         return self._with_token(draft, "preview", message, is_error=False)
 

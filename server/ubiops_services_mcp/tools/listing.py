@@ -138,7 +138,7 @@ async def services_list(
     limit: LimitArg = 100,
 ) -> Annotated[CallToolResult, ListResult]:
     """List a project's services: name, deployment, version (absent: follows the default, given as
-    default_version), port, labels, authentication_required; `fields` adds more (absent: unset).
+    default_version), port, labels, authentication_required; `fields` adds more.
     Filters given must all match. At most `limit`; `omitted` counts the rest. Read-only.
     """
     app = app_state(ctx)

@@ -142,6 +142,16 @@ class Plan:
         deployment, version = item.target
         return self.defaults.get(deployment) if version is None and deployment else None
 
+    def current_for(self, item: Item) -> DeploymentVersion | None:
+        """The version this service runs now, where the versions read for the change show it (its deployment is the
+        one it moves within): a pinned one, or its deployment's default."""
+        deployment, version = item.current.deployment, item.current.version
+        if not deployment or deployment != item.target[0]:
+            return None
+        known = {v.version: v for (name, _), v in self.targets.items() if name == deployment}
+        version = version or next((v.version for v in known.values() if v.default), None)
+        return known.get(version) if version else None
+
     def target_for(self, item: Item) -> DeploymentVersion | None:
         """The version an update of version or deployment would make this service run, as read now."""
         deployment, version = item.target

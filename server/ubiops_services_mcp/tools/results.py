@@ -24,15 +24,18 @@ _DEFAULT = Field(default=None, description=DEFAULT_VERSION)
 
 
 class TargetVersion(BaseModel):
-    """The version a service would run after a change of its version or deployment, as the deployment reports it."""
+    """A version a service runs or would run, as the deployment reports it: what a person weighs a move by."""
 
     version: str
     status: str | None = None
     minimum_instances: int | None = None
     maximum_instances: int | None = None
+    maximum_idle_time: int | None = None
+    instance_type_group_name: str | None = None
 
 
 _TARGET = Field(default=None, description="Version or deployment change: the version it would run, as it is now.")
+_CURRENT = Field(default=None, description="Version or deployment change: the version it runs now, to compare.")
 
 
 class FieldChange(BaseModel):
@@ -68,6 +71,7 @@ class ServiceChange(BaseModel):
     )
     default_version: str | None = _DEFAULT
     target_version: TargetVersion | None = _TARGET
+    current_version: TargetVersion | None = _CURRENT
     service: dict[str, Any] | None = Field(default=None, description="Delete preview: what would be lost.")
     recreate_with: dict[str, Any] | None = Field(default=None, description="Delete: services_create data.")
     error: ErrorInfo | None = Field(default=None, description="Why this service failed.")
@@ -196,6 +200,7 @@ class ChangeResult(BaseModel):
     )
     default_version: str | None = _DEFAULT
     target_version: TargetVersion | None = _TARGET
+    current_version: TargetVersion | None = _CURRENT
     changed_since_preview: list[ChangedMeanwhile] | None = Field(
         default=None, description="Stale confirm: what someone else changed between the preview and now."
     )

@@ -99,7 +99,7 @@ async def services_get(
 async def services_status(
     service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, StatusResult]:
-    """Whether a service is ready: instances_ready, and its version's minimum/maximum_instances. Read-only."""
+    """Whether a service is ready: instances_ready and its version's instance bounds. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:

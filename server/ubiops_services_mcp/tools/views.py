@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.models import CREATE_FIELDS, ServiceDetail
+from ..api.models import CREATE_FIELDS, DeploymentVersion, ServiceDetail
 from .plan import Item, Plan
 from .results import (
     PEOPLE_TEXT,
@@ -42,9 +42,8 @@ def draft(plan: Plan, sandbox: bool) -> ChangeResult:
     default = plan.default_for(plan.items[0]) if plan.items else None
     if default is not None:
         result.default_version = default
-    target = _target(plan, plan.items[0]) if plan.items else None
-    if target is not None:
-        result.target_version = target
+    if plan.items:
+        _set_versions(result, plan, plan.items[0])
     if plan.items and plan.operation == "update":
         result.changes = field_changes(plan.items[0])
         if plan.new_name_free is not None:
@@ -65,9 +64,7 @@ def _preview_step(plan: Plan, item: Item) -> ServiceChange:
     default = plan.default_for(item)
     if default is not None:
         step.default_version = default
-    target = _target(plan, item)
-    if target is not None:
-        step.target_version = target
+    _set_versions(step, plan, item)
     return step
 
 
@@ -78,12 +75,22 @@ def _would_be_lost(service: ServiceDetail) -> dict[str, Any]:
     return {**kept, "endpoint": service.endpoint} if service.endpoint else kept
 
 
-def _target(plan: Plan, item: Item) -> TargetVersion | None:
-    version = plan.target_for(item)
+def _set_versions(shown: ChangeResult | ServiceChange, plan: Plan, item: Item) -> None:
+    """The version a move lands on and, beside it, the one the service runs now (only with a target to compare);
+    set only when known, so a result without them does not name them."""
+    target = _facts(plan.target_for(item))
+    if target is None:
+        return
+    shown.target_version = target
+    current = _facts(plan.current_for(item))
+    if current is not None:
+        shown.current_version = current
+
+
+def _facts(version: DeploymentVersion | None) -> TargetVersion | None:
     if version is None:
         return None
-    facts = version.model_dump(include=set(TargetVersion.model_fields), exclude_none=True)
-    return TargetVersion.model_validate(facts)
+    return TargetVersion.model_validate(version.model_dump(include=set(TargetVersion.model_fields), exclude_none=True))
 
 
 def field_changes(item: Item) -> list[FieldChange]:
