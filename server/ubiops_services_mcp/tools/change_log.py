@@ -153,9 +153,11 @@ class ChangeLog:
         )
         if draft.new_name_free is not None:
             taken += _RENAME_URL.format(url=plan.items[0].current.endpoint or "none")
-        count = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
-        count += selection_note(plan) + access_note(plan)
-        message = f"Preview only: nothing has changed yet.{count}{taken}{older_field_note(plan)}{_dropped_note(plan)}"
+        matched = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
+        about = (
+            matched + selection_note(plan) + access_note(plan) + taken + older_field_note(plan) + _dropped_note(plan)
+        )
+        message = f"Preview only: nothing has changed yet.{about}"
         return self._with_token(draft, "preview", message, is_error=False)
 
     def refused(self, draft: ChangeResult, reason: str, code: str = "invalid") -> CallToolResult:

@@ -310,15 +310,15 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> Selecti
     where = request.where
     assert where is not None
     listed = sorted(await api.list(project, label_query(where.labels or {})), key=lambda service: service.name)
-    on_names = [s for s in listed if named(s, where.deployment, where.version)]
+    by_name = [s for s in listed if named(s, where.deployment, where.version)]
     followers = [  # a version name never matches them, yet they may run that version now
         s for s in listed if where.version and s.version is None and s.deployment and named(s, where.deployment, None)
     ]
     return Selection(
-        names=[s.name for s in on_names if kept(s, where.exclude_labels, where.authentication_required)],
+        names=[s.name for s in by_name if kept(s, where.exclude_labels, where.authentication_required)],
         left_out=tuple(
             s.name
-            for s in on_names
+            for s in by_name
             if kept(s, None, where.authentication_required) and not kept(s, where.exclude_labels, None)
         ),
         followers=tuple(
