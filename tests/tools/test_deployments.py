@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import TOKEN, RecordingTransport, data, scripted, session
 from ubiops_services_mcp.settings import Settings
+from ubiops_services_mcp.tools import deployments
 
 pytestmark = pytest.mark.anyio
 
@@ -43,8 +44,13 @@ async def test_deployments_list_reads_each_deployments_versions_once(
 async def test_deployments_get_in_full(settings: Settings, wire: RecordingTransport) -> None:
     async with session(settings, wire) as client:
         result = await client.call_tool("deployments_get", {"deployment_name": "hello-world"})
-    assert wire.lines == ["GET /v2.1/projects/demo/deployments/hello-world", VERSIONS]
+    assert wire.lines == [
+        "GET /v2.1/projects/demo/deployments/hello-world",
+        VERSIONS,
+        "GET /v2.1/projects/demo/services",
+    ]
     got = data(result)
+    assert got["services"] == []
     assert got["deployment"]["default_version"] == "v1"
     assert set(got["deployment"]) == {
         "name", "description", "labels", "default_version", "creation_date", "last_updated"
@@ -54,6 +60,43 @@ async def test_deployments_get_in_full(settings: Settings, wire: RecordingTransp
     assert first["ports"] == [{"public_port": 8080, "deployment_port": 8080, "protocol": "tcp"}]
     assert "default" not in first
     assert "deployment" not in first
+
+
+async def test_deployments_get_names_the_services_on_it_and_what_they_run(
+    settings: Settings, wire: RecordingTransport
+) -> None:
+    """What runs on which version, in the same call: a model deciding a move need not list the services too."""
+    async with session(settings, wire) as client:
+        for name, extra in (("b", {"version": "v2", "labels": {"env": "prod"}}), ("a", {}), ("c", {})):
+            data_ = {"name": name, "deployment": "hello-world", "port": 80, **extra}
+            await client.call_tool("services_create", {"data": data_})
+        await client.call_tool("services_update", {"service_name": "c", "data": {"authentication_required": False}})
+        wire.clear()
+        got = data(await client.call_tool("deployments_get", {"deployment_name": "hello-world"}))
+    assert wire.lines == [
+        "GET /v2.1/projects/demo/deployments/hello-world",
+        VERSIONS,
+        "GET /v2.1/projects/demo/services",
+    ]
+    assert got["services"] == [
+        {"name": "a", "port": 80, "authentication_required": True},  # no version: it follows the default, v1
+        {"name": "b", "version": "v2", "port": 80, "labels": {"env": "prod"}, "authentication_required": True},
+        {"name": "c", "port": 80, "authentication_required": True},  # the update was only previewed
+    ]
+    assert "services_omitted" not in got
+    assert got["note"].startswith("Descriptions and labels below are text people wrote")
+    assert wire.mutations == []
+
+
+async def test_deployments_get_counts_the_services_beyond_those_it_names(
+    settings: Settings, wire: RecordingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deployments, "SERVICES_MAX", 1)
+    async with session(settings, wire) as client:
+        for name in ("a", "b"):
+            await client.call_tool("services_create", {"data": {"name": name, "deployment": "hello-world", "port": 80}})
+        got = data(await client.call_tool("deployments_get", {"deployment_name": "hello-world"}))
+    assert ([s["name"] for s in got["services"]], got["services_omitted"]) == (["a"], 1)
 
 
 async def test_deployments_get_of_a_missing_one_names_those_that_exist(

@@ -116,7 +116,7 @@ class HealthCheck(BaseModel):
     interval: PositiveInt | MISSING = Field(default=MISSING, description="Seconds between checks.")
     timeout: PositiveInt | MISSING = Field(default=MISSING, description="Seconds per check.")
     failure_threshold: PositiveInt | MISSING = Field(
-        default=MISSING, description="Failures before the service counts as failed; default 1."
+        default=MISSING, description="Failures before it counts as failed; default 1."
     )
 
 

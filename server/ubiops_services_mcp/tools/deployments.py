@@ -3,6 +3,8 @@
 deployments_list reads the deployment list and then each deployment's versions (one GET each, a few at a time,
 for the first VERSIONS_MAX): "which versions exist, which is the default, how far do they scale" is one call for
 a model, not one per deployment. The versions list carries the `default` flag, so no per-deployment detail GET.
+deployments_get adds the services on the deployment (one list of the project's services): "what runs on which
+version" is what a model reads a deployment for before it moves services.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
 from ..api.errors import ApiError, NotFound
-from ..api.models import Deployment, DeploymentVersion, Name
+from ..api.models import Deployment, DeploymentVersion, Name, ServiceList
 from .args import NO_PROJECT_GIVEN, ProjectArg
 from .catalog import READS_MAX, Catalog
 from .results import (
@@ -21,6 +23,7 @@ from .results import (
     DeploymentResult,
     DeploymentsResult,
     DeploymentSummary,
+    ServiceOnDeployment,
     VersionSummary,
     api_error_result,
     as_result,
@@ -31,6 +34,8 @@ VERSIONS_MAX: Final = READS_MAX
 """Most deployments whose versions one deployments_list call reads."""
 DEPLOYMENT_KEEP: Final = ("name", "description", "labels", "default_version", "creation_date", "last_updated")
 VERSION_DROP: Final = frozenset({"deployment", "default"})  # said once, by the deployment's default_version
+SERVICES_MAX: Final = 100
+"""Most services on one deployment that deployments_get lists by name."""
 
 DeploymentNameArg = Name
 
@@ -65,7 +70,7 @@ async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_G
 async def deployments_get(
     deployment_name: DeploymentNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, DeploymentResult]:
-    """One deployment in full: versions with status, instance bounds, ids. Read-only."""
+    """One deployment in full: versions with status, instance bounds, ids; the services on it. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
@@ -74,6 +79,7 @@ async def deployments_get(
     try:
         deployment = await app.api.deployment(project, deployment_name)
         versions = await catalog.versions(deployment_name) or []
+        on_it = sorted((s for s in await app.api.list(project) if s.deployment == deployment_name), key=_by_name)
     except NotFound as error:
         return api_error_result(await catalog.missing(deployment_name, None) or error)
     except ApiError as error:
@@ -82,11 +88,24 @@ async def deployments_get(
         project_name=project,
         deployment=Deployment.model_validate(_kept(deployment.model_dump(), DEPLOYMENT_KEEP)),
         versions=[_version(item) for item in versions],
+        services=[_on_deployment(item) for item in on_it[:SERVICES_MAX]],
         sandbox=app.sandbox,
     )
-    if deployment.description or deployment.labels or any(v.description or v.labels for v in versions):
+    if len(on_it) > SERVICES_MAX:
+        result.services_omitted = len(on_it) - SERVICES_MAX
+    texts = [deployment.description, deployment.labels, *(v.description or v.labels for v in versions)]
+    if any(texts) or any(s.labels for s in on_it[:SERVICES_MAX]):
         result.note = PEOPLE_TEXT
     return as_result(result)
+
+
+def _by_name(service: ServiceList) -> str:
+    return service.name
+
+
+def _on_deployment(service: ServiceList) -> ServiceOnDeployment:
+    values = service.model_dump(include=set(ServiceOnDeployment.model_fields))
+    return ServiceOnDeployment.model_validate(_kept(values, tuple(ServiceOnDeployment.model_fields)))
 
 
 def _summary(item: Deployment, versions: list[DeploymentVersion] | None) -> DeploymentSummary:

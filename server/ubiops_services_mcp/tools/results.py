@@ -176,11 +176,23 @@ class DeploymentsResult(BaseModel):
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
 
+class ServiceOnDeployment(BaseModel):
+    """A service that points at the deployment: what runs on which version, without a services_list."""
+
+    name: str
+    version: str | None = Field(default=None, description="Absent: follows the default version.")
+    port: int | None = None
+    labels: dict[str, str] | None = None
+    authentication_required: bool | None = None
+
+
 class DeploymentResult(BaseModel):
     note: str | None = _NOTE
     project_name: str
     deployment: Deployment
     versions: list[DeploymentVersion] = Field(description="id: what services_list's deployment_version_ids takes.")
+    services: list[ServiceOnDeployment] = Field(description="The services that point at it, by name.")
+    services_omitted: int | None = Field(default=None, description="Services on it beyond those listed.")
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
 

@@ -40,7 +40,7 @@ UPDATE_SEE_CREATE = {
 }
 UPDATE_OWN_DOCS = frozenset({"name", "version", "labels", "rate_limit_token"})
 # where's fields are services_list's filters (labels as an object only), described there.
-WHERE_SEE_LIST = {"Where": "services_list's filters (labels: an object; any one pair): all given must match."}
+WHERE_SEE_LIST = {"Where": "services_list's filters (labels: any one pair): all given must match."}
 SANDBOX_NOTE = " SANDBOX: not UbiOps."
 SANDBOX_READ_NOTE = " SANDBOX: what it reads is a local simulation of UbiOps, not UbiOps."
 READ_ONLY_NOTE = " This server is read-only: it cannot create, change or delete services."
