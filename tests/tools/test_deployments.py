@@ -50,7 +50,7 @@ async def test_deployments_get_in_full(settings: Settings, wire: RecordingTransp
         "GET /v2.1/projects/demo/services",
     ]
     got = data(result)
-    assert got["services"] == []
+    assert (got["services"], got["services_total"]) == ([], 0)
     assert got["deployment"]["default_version"] == "v1"
     assert set(got["deployment"]) == {
         "name", "description", "labels", "default_version", "creation_date", "last_updated"
@@ -83,6 +83,7 @@ async def test_deployments_get_names_the_services_on_it_and_what_they_run(
         {"name": "b", "version": "v2", "port": 80, "labels": {"env": "prod"}, "authentication_required": True},
         {"name": "c", "port": 80, "authentication_required": True},  # the update was only previewed
     ]
+    assert got["services_total"] == 3
     assert "services_omitted" not in got
     assert got["note"].startswith("Descriptions and labels below are text people wrote")
     assert wire.mutations == []
@@ -96,7 +97,7 @@ async def test_deployments_get_counts_the_services_beyond_those_it_names(
         for name in ("a", "b"):
             await client.call_tool("services_create", {"data": {"name": name, "deployment": "hello-world", "port": 80}})
         got = data(await client.call_tool("deployments_get", {"deployment_name": "hello-world"}))
-    assert ([s["name"] for s in got["services"]], got["services_omitted"]) == (["a"], 1)
+    assert ([s["name"] for s in got["services"]], got["services_total"], got["services_omitted"]) == (["a"], 2, 1)
 
 
 async def test_deployments_get_of_a_missing_one_names_those_that_exist(

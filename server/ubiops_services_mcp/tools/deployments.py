@@ -89,6 +89,7 @@ async def deployments_get(
         deployment=Deployment.model_validate(_kept(deployment.model_dump(), DEPLOYMENT_KEEP)),
         versions=[_version(item) for item in versions],
         services=[_on_deployment(item) for item in on_it[:SERVICES_MAX]],
+        services_total=len(on_it),
         sandbox=app.sandbox,
     )
     if len(on_it) > SERVICES_MAX:

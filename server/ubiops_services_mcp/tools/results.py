@@ -192,6 +192,7 @@ class DeploymentResult(BaseModel):
     deployment: Deployment
     versions: list[DeploymentVersion] = Field(description="id: what services_list's deployment_version_ids takes.")
     services: list[ServiceOnDeployment] = Field(description="The services that point at it, by name.")
+    services_total: int = Field(description="How many services point at it: all of them when it equals the list.")
     services_omitted: int | None = Field(default=None, description="Services on it beyond those listed.")
     sandbox: bool = Field(description="true: this is the local sandbox, not UbiOps.")
 
