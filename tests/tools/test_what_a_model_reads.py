@@ -184,8 +184,18 @@ async def test_a_per_caller_limit_preview_says_whether_callers_are_told_apart(
         await client.call_tool("services_update", {"service_name": "b", "data": {"concurrency_limit_user_default": 2}})
     )
     assert " Callers must authenticate here, so each caller is an API token or user." in closed["message"]
+    assert (
+        " Its other limits stay: rate_limit none, rate_limit_user_default none, concurrency_limit none."
+        in (closed["message"])
+    )
     whole = data(await client.call_tool("services_update", {"service_name": "a", "data": {"rate_limit": 9}}))
-    assert "caller" not in whole["message"].replace("the user", "")  # a whole-service limit: nothing to say
+    assert "caller" not in whole["message"].replace("the user", "")  # a whole-service limit: nothing about callers
+    assert (
+        " Its other limits stay: rate_limit_user_default none, concurrency_limit none,"
+        " concurrency_limit_user_default none." in whole["message"]
+    )
+    both = data(await client.call_tool("services_update", {"service_names": ["a", "b"], "data": {"rate_limit": 9}}))
+    assert "other limits" not in both["message"]  # several services: each one's limits would crowd the message
     assert wire.mutations == []
 
 

@@ -68,6 +68,7 @@ def selection_note(plan: Plan) -> str:
 
 
 PER_CALLER: Final = ("rate_limit_user_default", "concurrency_limit_user_default")
+LIMITS: Final = ("rate_limit", "rate_limit_user_default", "concurrency_limit", "concurrency_limit_user_default")
 
 
 def access_note(plan: Plan) -> str:
@@ -75,7 +76,18 @@ def access_note(plan: Plan) -> str:
     preview read, so nobody has to read the services first: whether callers are told apart, whether tokens stay in."""
     if plan.operation != "update":
         return ""
-    return _callers_note(plan) + _tokens_note(plan)
+    return _callers_note(plan) + _other_limits_note(plan) + _tokens_note(plan)
+
+
+def _other_limits_note(plan: Plan) -> str:
+    """A change of one limit of one service names the others as they stay: what callers get is the tightest, and
+    agents read the service for them (or, worse, told the user none was set without looking)."""
+    if plan.request.bulk or not plan.items or not any(field in plan.request.body for field in LIMITS):
+        return ""
+    item = plan.items[0]
+    values = {field: getattr(item.current, field) for field in LIMITS if field not in item.body}
+    stay = ", ".join(f"{field} {'none' if value is None else value}" for field, value in values.items())
+    return f" Its other limits stay: {stay}." if stay else ""
 
 
 def _callers_note(plan: Plan) -> str:
