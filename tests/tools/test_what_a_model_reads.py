@@ -199,6 +199,23 @@ async def test_a_per_caller_limit_preview_says_whether_callers_are_told_apart(
     assert wire.mutations == []
 
 
+async def test_a_limit_preview_claims_no_limit_the_api_did_not_show(settings: Settings) -> None:
+    """An API on the documented contract returns none of the current limits: the preview names none of them as
+    unset, and does not fail on their absence."""
+    documented = {"id": "1", "name": "svc", "deployment": "d", "port": 8080, "time_updated": "t1"}
+    answer = {**documented, "rate_limit": 50}
+    wire = scripted(lambda request: httpx.Response(200, json=answer))
+    args = {"service_name": "svc", "data": {"rate_limit_user_default": 5}}
+    async with session(settings, wire) as client:
+        shown = data(await client.call_tool("services_update", args))
+        answer = documented
+        bare = data(await client.call_tool("services_update", args))
+    assert " Its other limits stay: rate_limit 50." in shown["message"]
+    assert bare["outcome"] == "preview"
+    assert "other limits" not in bare["message"]
+    assert wire.mutations == []
+
+
 async def test_requiring_authentication_says_whether_api_tokens_stay_accepted(
     client: Client, wire: RecordingTransport
 ) -> None:

@@ -81,11 +81,13 @@ def access_note(plan: Plan) -> str:
 
 def _other_limits_note(plan: Plan) -> str:
     """A change of one limit of one service names the others as they stay: what callers get is the tightest, and
-    agents read the service for them (or, worse, told the user none was set without looking)."""
+    agents read the service for them (or, worse, told the user none was set without looking). Only the limits the
+    API's answer holds: one on the documented contract has none of them, and none is claimed unset."""
     if plan.request.bulk or not plan.items or not any(field in plan.request.body for field in LIMITS):
         return ""
     item = plan.items[0]
-    values = {field: getattr(item.current, field) for field in LIMITS if field not in item.body}
+    held = item.current.model_dump()  # the current API's limits are extra fields of ServiceDetail
+    values = {field: held[field] for field in LIMITS if field in held and field not in item.body}
     stay = ", ".join(f"{field} {'none' if value is None else value}" for field, value in values.items())
     return f" Its other limits stay: {stay}." if stay else ""
 
