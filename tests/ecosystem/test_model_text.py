@@ -32,6 +32,7 @@ SELF_EVIDENT = {
     "labels",
     "deployment_version_ids",  # ids of versions: deployments_get shows them
     "confirmation_token",  # the guarded tools' descriptions say where it comes from and what it does
+    "confirm",  # the guarded tools' descriptions say: the same arguments, confirm=true and the token
 }
 # services_update's data has services_create's fields: described there, once (a model reads every tool together).
 DESCRIBED_IN_CREATE = {"ServiceUpdate": "ServiceCreate", "HealthCheck": "HealthCheck"}

@@ -291,6 +291,53 @@ async def test_list_excludes_by_label_and_selects_on_authentication(client: Clie
     ]
 
 
+async def test_labels_match_exact_pairs_whatever_the_api_matches(settings: Settings) -> None:
+    """An API that matched labels loosely (its matching is not documented) would widen a bulk delete: the server keeps
+    only exact pairs, case and all, in a list and in a selection, and a selection reads the whole list once."""
+    loose = [
+        {"id": "1", "name": "exact", "deployment": "d", "version": "v1", "port": 1, "labels": {"env": "staging"}},
+        {"id": "2", "name": "upper", "deployment": "d", "version": "v1", "port": 1, "labels": {"env": "Staging"}},
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/services"):
+            return httpx.Response(200, json=loose)
+        return httpx.Response(200, json={**loose[0], "time_updated": "t1"})  # the one GET of the one match
+
+    wire = scripted(answer)
+    async with session(settings, wire) as client:
+        listed = data(await client.call_tool("services_list", {"labels": "env:staging"}))
+        previewed = data(await client.call_tool("services_delete", {"where": {"labels": {"env": "staging"}}}))
+    assert [s["name"] for s in listed["services"]] == ["exact"]
+    assert [s["service_name"] for s in previewed["services"]] == ["exact"]
+    assert wire.lines[:2] == [
+        "GET /v2.1/projects/demo/services?labels=env%3Astaging",
+        "GET /v2.1/projects/demo/services",
+    ]
+    assert wire.mutations == []
+
+
+async def test_a_selection_names_services_named_like_a_label_it_asks_for(
+    client: Client, wire: RecordingTransport
+) -> None:
+    """'Delete every staging service': one named like it without the label is named, not silently left."""
+    await client.call_tool("services_create", {"data": service("old-staging-api", labels={"env": "Staging"})})
+    await client.call_tool("services_create", {"data": service("STAGING-2", labels={"keep": "true"})})
+    wire.clear()
+    args = {"where": {"labels": {"env": "staging"}, "exclude_labels": {"keep": "true"}}}
+    preview = data(await client.call_tool("services_delete", args))
+    assert [s["service_name"] for s in preview["services"]] == ["a", "c"]
+    assert preview["message"].startswith(
+        "Preview only: nothing has changed yet. 2 services of project demo match. Left out by exclude_labels: b."
+        " Not matched: old-staging-api, named like 'staging' but without such a label (labels match exact pairs);"
+        " name them to include them."
+    )
+    assert wire.lines[0] == "GET /v2.1/projects/demo/services"
+    assert wire.mutations == []
+    short = data(await client.call_tool("services_delete", {"where": {"labels": {"x": "ab"}}}))
+    assert "named like" not in short["message"]  # a value this short would name services by chance
+
+
 async def test_the_schemas_say_any_of_and_all_of_and_omitted(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     listing = tools["services_list"]

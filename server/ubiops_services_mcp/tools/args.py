@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, cast
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
@@ -47,6 +47,19 @@ def kept(service: ServiceList, exclude_labels: Mapping[str, str] | None, authent
     return authentication_required is None or service.authentication_required is authentication_required
 
 
+def holds_any(service: ServiceList, pairs: Iterable[tuple[str, str]]) -> bool:
+    """Whether a service holds one of these label pairs exactly, case and all (or none is asked for): checked here
+    whatever the API's own matching does, which is not documented, so a bulk change never takes a near spelling."""
+    wanted = list(pairs)
+    labels = service.labels or {}
+    return not wanted or any(labels.get(key) == value for key, value in wanted)
+
+
+def query_pairs(query: str | None) -> list[tuple[str, str]]:
+    """The pairs of an API label filter 'k:v,k2:v2' (a value may hold ':')."""
+    return [(key, value) for key, _, value in (pair.partition(":") for pair in (query or "").split(",") if pair)]
+
+
 def _filterable(labels: dict[str, str] | None) -> dict[str, str] | None:
     """Label pairs that fit the API's 'k:v,k2:v2' filter."""
     if labels is not None:
@@ -82,8 +95,8 @@ class Where(BaseModel):
 WhereArg = Annotated[
     Where | None,
     Field(
-        description=f"Or select them: the preview lists each match (no list needed; over {BULK_MAX}: refused); "
-        "confirm acts on those only, or none if they changed."
+        description=f"Or select them: the preview lists each match and near miss (no list needed; over {BULK_MAX}: "
+        "refused); confirm acts on those only, or on none if any changed."
     ),
 ]
 LabelsSetArg = Annotated[
@@ -115,8 +128,5 @@ def written_back(data: object) -> object:
 
 CreateData = Annotated[ServiceCreate, BeforeValidator(written_back)]
 UpdateData = Annotated[ServiceUpdate | None, BeforeValidator(written_back), Field()]
-ConfirmArg = Annotated[
-    StrictBool,
-    Field(description="true: apply (with confirmation_token)."),
-]
+ConfirmArg = Annotated[StrictBool, Field()]  # no description: the tool's own says what confirm=true does
 TokenArg = Annotated[Annotated[StrictStr, length(0, 1000)] | None, Field()]

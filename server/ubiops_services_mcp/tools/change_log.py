@@ -56,13 +56,20 @@ def _listed(names: tuple[str, ...]) -> str:
 
 def selection_note(plan: Plan) -> str:
     """What a selector left out that a person would ask about, so no list is needed to check it: the services only
-    exclude_labels kept out, and those that run the asked-for version through their default (never matched)."""
+    exclude_labels kept out, those that run the asked-for version through their default (never matched), and those
+    named like a label value asked for that lack the label."""
     note = f" Left out by exclude_labels: {_listed(plan.left_out)}." if plan.left_out else ""
     if plan.followers and plan.request.where is not None:
         version, run = plan.request.where.version, "runs" if len(plan.followers) == 1 else "run"
         note += (
             f" Not matched: {_listed(plan.followers)}, which {run} {version} by following the default version (version"
             " matches pinned services only); name them to include them."
+        )
+    if plan.named_like and plan.request.where is not None:
+        values = ", ".join(repr(value) for value in (plan.request.where.labels or {}).values())
+        note += (
+            f" Not matched: {_listed(plan.named_like)}, named like {values} but without such a label (labels match"
+            " exact pairs); name them to include them."
         )
     return note
 

@@ -23,9 +23,11 @@ from .args import (
     ExcludeLabelsDoc,
     ProjectArg,
     SelectorLabels,
+    holds_any,
     kept,
     label_query,
     named,
+    query_pairs,
 )
 from .catalog import Catalog
 from .results import PEOPLE_TEXT, ListResult, ServiceSummary, api_error_result, as_result
@@ -93,7 +95,7 @@ VersionArg = Annotated[
 LabelsArg = Annotated[
     Annotated[StrictStr, length(0, 2000)] | Annotated[dict[StrictStr, StrictStr], length(0, FILTER_MAX)] | None,
     Field(
-        description="'k:v,k2:v2' or an object: services with any one of these exact pairs.",
+        description="'k:v,k2:v2' or an object: services with any one of these pairs (exact, case-sensitive).",
     ),
     AfterValidator(_label_pairs),
 ]
@@ -148,11 +150,9 @@ async def services_list(
     details = not DETAIL_FIELDS.isdisjoint(fields or ())
     try:
         found = await app.api.list(project, _query(labels), _query(deployment_version_ids))
-        matched = [
-            item
-            for item in found
-            if named(item, deployment, version) and kept(item, exclude_labels, authentication_required)
-        ]
+        pairs = query_pairs(_query(labels))
+        matched = [item for item in found if holds_any(item, pairs) and named(item, deployment, version)]
+        matched = [item for item in matched if kept(item, exclude_labels, authentication_required)]
         rows, vanished = await _rows(app.api, project, matched[:limit], details)
         defaults = await Catalog(app.api, project).defaults(row["deployment"] for row in rows if not row["version"])
     except ApiError as error:

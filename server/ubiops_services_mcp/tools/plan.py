@@ -16,8 +16,8 @@ from mcp.server.mcpserver import Context
 
 from ..api.client import ServicesApi
 from ..api.errors import ApiError, NotFound, RateLimited, Target
-from ..api.models import DeploymentVersion, ServiceDetail, ServiceUpdate
-from .args import BULK_MAX, Where, kept, label_query, named
+from ..api.models import DeploymentVersion, ServiceDetail, ServiceList, ServiceUpdate
+from .args import BULK_MAX, Where, holds_any, kept, named
 from .catalog import Catalog, MissingTarget
 from .confirmation import Binding, TokenRefused, canonical_hash, field_changes
 from .state import AppState, app_state
@@ -134,6 +134,7 @@ class Plan:
     new_name_free: bool | None = None
     left_out: tuple[str, ...] = ()
     followers: tuple[str, ...] = ()
+    named_like: tuple[str, ...] = ()
     defaults: dict[str, str] = field(default_factory=dict[str, str])
     targets: dict[tuple[str, str], DeploymentVersion] = field(default_factory=dict[tuple[str, str], DeploymentVersion])
 
@@ -233,7 +234,8 @@ async def read_plan(
             return replace(plan, problem=(too_many, "where"))
         items = await read_items(app.api, plan.project, request, names)
         catalog = Catalog(app.api, plan.project)
-        near = {"left_out": selection.left_out, "followers": await _on_version(catalog, request, selection)}
+        followers = await _on_version(catalog, request, selection)
+        near = {"left_out": selection.left_out, "followers": followers, "named_like": selection.named_like}
         missing = await _missing_target(catalog, request, items) if operation == "update" else None
         if missing is not None:
             return replace(plan, items=items, error=missing, **near)
@@ -294,26 +296,33 @@ async def read_items(api: ServicesApi, project: str, request: Request, names: li
 @dataclass(frozen=True)
 class Selection:
     """What a request is about, and for a selector the near misses a person would ask about: the services only
-    exclude_labels left out, and those that follow their default version where `where.version` asks for one."""
+    exclude_labels left out, those that follow their default version where `where.version` asks for one, and
+    those named like a label value asked for that lack the label ("staging" may mean either)."""
 
     names: list[str]
     left_out: tuple[str, ...] = ()
     followers: tuple[tuple[str, str], ...] = ()  # (service, deployment)
+    named_like: tuple[str, ...] = ()
+
+
+NAME_HINT_MIN = 3
+"""Shortest label value looked for in the names of services that lack the label: shorter ones match by chance."""
 
 
 async def _selected(api: ServicesApi, project: str, request: Request) -> Selection:
-    """The names a request is about: as given, or what the selector matches now (sorted by name)."""
+    """The names a request is about: as given, or what the selector matches now (sorted by name). A selector reads
+    the whole list (one GET) and matches labels here: exact pairs, and the near misses in sight."""
     if request.service_name:
         return Selection([request.service_name])
     if request.service_names is not None:
         return Selection(list(request.service_names))
     where = request.where
     assert where is not None
-    listed = sorted(await api.list(project, label_query(where.labels or {})), key=lambda service: service.name)
-    by_name = [s for s in listed if named(s, where.deployment, where.version)]
-    followers = [  # a version name never matches them, yet they may run that version now
-        s for s in listed if where.version and s.version is None and s.deployment and named(s, where.deployment, None)
-    ]
+    pairs = list((where.labels or {}).items())
+    listed = sorted(await api.list(project), key=lambda service: service.name)
+    labelled = [s for s in listed if holds_any(s, pairs)]
+    by_name = [s for s in labelled if named(s, where.deployment, where.version)]
+    unlabelled = [s for s in listed if not holds_any(s, pairs) and named(s, where.deployment, where.version)]
     return Selection(
         names=[s.name for s in by_name if kept(s, where.exclude_labels, where.authentication_required)],
         left_out=tuple(
@@ -323,10 +332,26 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> Selecti
         ),
         followers=tuple(
             (s.name, s.deployment or "")
-            for s in followers
-            if kept(s, where.exclude_labels, where.authentication_required)
+            for s in labelled
+            if _may_run(s, where) and kept(s, where.exclude_labels, where.authentication_required)
+        ),
+        named_like=tuple(
+            s.name
+            for s in unlabelled
+            if _named_like(s.name, pairs) and kept(s, where.exclude_labels, where.authentication_required)
         ),
     )
+
+
+def _may_run(service: ServiceList, where: Where) -> bool:
+    """Follows its default, so a version name never matches it, yet it may run that version now."""
+    return bool(where.version and service.version is None and service.deployment) and named(
+        service, where.deployment, None
+    )
+
+
+def _named_like(name: str, pairs: list[tuple[str, str]]) -> bool:
+    return any(len(value) >= NAME_HINT_MIN and value.lower() in name.lower() for _, value in pairs)
 
 
 async def _on_version(catalog: Catalog, request: Request, selection: Selection) -> tuple[str, ...]:
