@@ -163,7 +163,8 @@ async def test_a_selection_names_what_exclude_labels_and_the_default_kept_out(
     none = data(await client.call_tool("services_delete", {"where": {"version": "v1", "labels": {"env": "prod"}}}))
     assert none["message"] == (
         "No service matches the selection: nothing to change. Not matched: prod, which runs v1 by following the"
-        " default version (version matches pinned services only); name them to include them."
+        " default version (version matches pinned services only); name them to include them. No other service is"
+        " named or labelled like 'prod'."
     )
     on_v2 = data(await client.call_tool("services_delete", {"where": {"version": "v2"}}))
     assert "Not matched" not in on_v2["message"]  # their default is v1: they do not run v2
@@ -320,7 +321,8 @@ async def test_labels_match_exact_pairs_whatever_the_api_matches(settings: Setti
 async def test_a_selection_names_services_named_like_a_label_it_asks_for(
     client: Client, wire: RecordingTransport
 ) -> None:
-    """'Delete every staging service': one named like it without the label is named, not silently left."""
+    """'Delete every staging service': one named like it, or labelled so in another case, without the exact pair is
+    named, not silently left out."""
     await client.call_tool("services_create", {"data": service("old-staging-api", labels={"env": "Staging"})})
     await client.call_tool("services_create", {"data": service("STAGING-2", labels={"keep": "true"})})
     wire.clear()
@@ -329,13 +331,26 @@ async def test_a_selection_names_services_named_like_a_label_it_asks_for(
     assert [s["service_name"] for s in preview["services"]] == ["a", "c"]
     assert preview["message"].startswith(
         "Preview only: nothing has changed yet. 2 services of project demo match. Left out by exclude_labels: b."
-        " Not matched: old-staging-api, named like 'staging' but without such a label (labels match exact pairs);"
-        " name them to include them."
+        " Not matched: old-staging-api, named or labelled like 'staging' without an exact pair (labels match case"
+        " and all); name them to include them."
     )
     assert wire.lines[0] == "GET /v2.1/projects/demo/services"
     assert wire.mutations == []
     short = data(await client.call_tool("services_delete", {"where": {"labels": {"x": "ab"}}}))
-    assert "named like" not in short["message"]  # a value this short would name services by chance
+    assert "No other service is named or labelled like 'ab'." in short["message"]  # too short to look for in names
+    cased = data(await client.call_tool("services_delete", {"where": {"labels": {"ENV": "prod"}}}))
+    assert " Not matched: prod, named or labelled like 'prod' without an exact pair" in cased["message"]
+    assert wire.mutations == []
+
+
+async def test_a_label_selection_says_when_nothing_is_named_like_it(client: Client) -> None:
+    preview = data(await client.call_tool("services_delete", {"where": {"labels": {"env": "prod"}}}))
+    assert [s["service_name"] for s in preview["services"]] == ["prod"]
+    assert (
+        " 1 service of project demo matches. No other service is named or labelled like 'prod'." in preview["message"]
+    )
+    unlabelled = data(await client.call_tool("services_delete", {"where": {"authentication_required": False}}))
+    assert "named or labelled" not in unlabelled["message"]  # said for a label selector only
 
 
 async def test_the_schemas_say_any_of_and_all_of_and_omitted(client: Client) -> None:

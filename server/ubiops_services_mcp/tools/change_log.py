@@ -54,10 +54,16 @@ def _listed(names: tuple[str, ...]) -> str:
     return shown + (f" and {len(names) - NEAR_MISSES_MAX} more" if len(names) > NEAR_MISSES_MAX else "")
 
 
+def _matched(count: int, project: str | None) -> str:
+    return (
+        f" 1 service of project {project} matches." if count == 1 else f" {count} services of project {project} match."
+    )
+
+
 def selection_note(plan: Plan) -> str:
     """What a selector left out that a person would ask about, so no list is needed to check it: the services only
     exclude_labels kept out, those that run the asked-for version through their default (never matched), and those
-    named like a label value asked for that lack the label."""
+    named or labelled like a label pair asked for that lack it."""
     note = f" Left out by exclude_labels: {_listed(plan.left_out)}." if plan.left_out else ""
     if plan.followers and plan.request.where is not None:
         version, run = plan.request.where.version, "runs" if len(plan.followers) == 1 else "run"
@@ -65,13 +71,21 @@ def selection_note(plan: Plan) -> str:
             f" Not matched: {_listed(plan.followers)}, which {run} {version} by following the default version (version"
             " matches pinned services only); name them to include them."
         )
-    if plan.named_like and plan.request.where is not None:
-        values = ", ".join(repr(value) for value in (plan.request.where.labels or {}).values())
-        note += (
-            f" Not matched: {_listed(plan.named_like)}, named like {values} but without such a label (labels match"
-            " exact pairs); name them to include them."
-        )
-    return note
+    return note + _named_like_note(plan)
+
+
+def _named_like_note(plan: Plan) -> str:
+    """Said either way for a label selector, so "none" is known without a list."""
+    labels = plan.request.where.labels if plan.request.where is not None else None
+    if not labels:
+        return ""
+    values = ", ".join(repr(value) for value in labels.values())
+    if not plan.named_like:
+        return f" No other service is named or labelled like {values}."
+    return (
+        f" Not matched: {_listed(plan.named_like)}, named or labelled like {values} without an exact pair (labels"
+        " match case and all); name them to include them."
+    )
 
 
 PER_CALLER: Final = ("rate_limit_user_default", "concurrency_limit_user_default")
@@ -174,7 +188,7 @@ class ChangeLog:
         )
         if draft.new_name_free is not None:
             taken += _RENAME_URL.format(url=plan.items[0].current.endpoint or "none")
-        matched = f" {len(plan.items)} services of project {plan.project} match." if plan.request.bulk else ""
+        matched = _matched(len(plan.items), plan.project) if plan.request.bulk else ""
         about = (
             matched + selection_note(plan) + access_note(plan) + taken + older_field_note(plan) + _dropped_note(plan)
         )

@@ -297,7 +297,7 @@ async def read_items(api: ServicesApi, project: str, request: Request, names: li
 class Selection:
     """What a request is about, and for a selector the near misses a person would ask about: the services only
     exclude_labels left out, those that follow their default version where `where.version` asks for one, and
-    those named like a label value asked for that lack the label ("staging" may mean either)."""
+    those named or labelled like a pair asked for that lack it ("staging" may mean the name; case counts)."""
 
     names: list[str]
     left_out: tuple[str, ...] = ()
@@ -338,7 +338,7 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> Selecti
         named_like=tuple(
             s.name
             for s in unlabelled
-            if _named_like(s.name, pairs) and kept(s, where.exclude_labels, where.authentication_required)
+            if _named_like(s, pairs) and kept(s, where.exclude_labels, where.authentication_required)
         ),
     )
 
@@ -350,8 +350,14 @@ def _may_run(service: ServiceList, where: Where) -> bool:
     )
 
 
-def _named_like(name: str, pairs: list[tuple[str, str]]) -> bool:
-    return any(len(value) >= NAME_HINT_MIN and value.lower() in name.lower() for _, value in pairs)
+def _named_like(service: ServiceList, pairs: list[tuple[str, str]]) -> bool:
+    """Named like a value asked for, or labelled with an asked-for pair in another case: not matched, yet likely
+    meant ("every staging service" may mean the name; env=Staging is no env=staging)."""
+    name, labels = service.name.lower(), {(k.lower(), v.lower()) for k, v in (service.labels or {}).items()}
+    return any(
+        (len(value) >= NAME_HINT_MIN and value.lower() in name) or (key.lower(), value.lower()) in labels
+        for key, value in pairs
+    )
 
 
 async def _on_version(catalog: Catalog, request: Request, selection: Selection) -> tuple[str, ...]:
