@@ -156,18 +156,19 @@ async def test_a_selection_names_what_exclude_labels_and_the_default_kept_out(
     moved = data(await client.call_tool("services_update", {**on_v1, "data": {"version": "v2"}}))
     assert [s["service_name"] for s in moved["services"]] == ["pinned"]  # a, b, prod follow the default, v1 now
     assert (
-        " Not matched: a, b, prod, which run v1 by following the default version (version matches pinned services"
-        " only); name them to include them." in moved["message"]
+        " Near misses: a, b, prod, on v1 by following the default version (version matches pinned services only);"
+        " name them to include them. No other near miss: none holding an exclude_labels pair in another case."
+        in moved["message"]
     )  # c: left out by exclude_labels, so neither matched nor named as a follower
     assert "Left out by exclude_labels: c." not in moved["message"]  # c is no version match to begin with
     none = data(await client.call_tool("services_delete", {"where": {"version": "v1", "labels": {"env": "prod"}}}))
     assert none["message"] == (
-        "No service matches the selection: nothing to change. Not matched: prod, which runs v1 by following the"
-        " default version (version matches pinned services only); name them to include them. No other service is"
+        "No service matches the selection: nothing to change. Near miss: prod, on v1 by following the default"
+        " version (version matches pinned services only); name them to include them. No other near miss: none"
         " named or labelled like 'prod'."
     )
     on_v2 = data(await client.call_tool("services_delete", {"where": {"version": "v2"}}))
-    assert "Not matched" not in on_v2["message"]  # their default is v1: they do not run v2
+    assert "No near miss: none on v2 through the default." in on_v2["message"]  # their default is v1
     assert wire.mutations == []
 
 
@@ -331,26 +332,32 @@ async def test_a_selection_names_services_named_like_a_label_it_asks_for(
     assert [s["service_name"] for s in preview["services"]] == ["a", "c"]
     assert preview["message"].startswith(
         "Preview only: nothing has changed yet. 2 services of project demo match. Left out by exclude_labels: b."
-        " Not matched: old-staging-api, named or labelled like 'staging' without an exact pair (labels match case"
-        " and all); name them to include them."
+        " Near miss: old-staging-api, named or labelled like 'staging' without an exact pair (labels match case"
+        " and all); name them to include them. No other near miss: none holding an exclude_labels pair in another"
+        " case."
     )
     assert wire.lines[0] == "GET /v2.1/projects/demo/services"
     assert wire.mutations == []
     short = data(await client.call_tool("services_delete", {"where": {"labels": {"x": "ab"}}}))
-    assert "No other service is named or labelled like 'ab'." in short["message"]  # too short to look for in names
+    assert "No near miss: none named or labelled like 'ab'." in short["message"]  # too short to look for in names
     cased = data(await client.call_tool("services_delete", {"where": {"labels": {"ENV": "prod"}}}))
-    assert " Not matched: prod, named or labelled like 'prod' without an exact pair" in cased["message"]
+    assert " Near miss: prod, named or labelled like 'prod' without an exact pair" in cased["message"]
     assert wire.mutations == []
 
 
-async def test_a_label_selection_says_when_nothing_is_named_like_it(client: Client) -> None:
+async def test_a_selection_says_when_there_is_no_near_miss(client: Client) -> None:
     preview = data(await client.call_tool("services_delete", {"where": {"labels": {"env": "prod"}}}))
     assert [s["service_name"] for s in preview["services"]] == ["prod"]
-    assert (
-        " 1 service of project demo matches. No other service is named or labelled like 'prod'." in preview["message"]
-    )
+    assert " 1 service of project demo matches. No near miss: none named or labelled like 'prod'." in preview["message"]
     unlabelled = data(await client.call_tool("services_delete", {"where": {"authentication_required": False}}))
-    assert "named or labelled" not in unlabelled["message"]  # said for a label selector only
+    assert " 2 services of project demo match. No near miss. " in unlabelled["message"]  # said for every selector
+    kept_in = {"where": {"labels": {"env": "staging"}, "exclude_labels": {"KEEP": "True"}}}
+    cased = data(await client.call_tool("services_delete", kept_in))
+    assert [s["service_name"] for s in cased["services"]] == ["a", "b", "c"]
+    assert (
+        " Near miss: b, kept in, holding an exclude_labels pair in another case; add that spelling to exclude_labels"
+        " to leave them out. No other near miss: none named or labelled like 'staging'." in cased["message"]
+    )
 
 
 async def test_the_schemas_say_any_of_and_all_of_and_omitted(client: Client) -> None:

@@ -142,7 +142,7 @@ class _ServiceFields(BaseModel):
     )
     request_logging_excluded_paths: PathRegex | MISSING = Field(
         default=MISSING,
-        description="Regex of paths not logged; full or partial match is not documented: anchor it, "
+        description="Regex of paths not logged; full or partial match is undocumented: anchor it, "
         "e.g. '^/(healthz|metrics)$'.",
     )
     request_logging_excluded_extensions: Extensions | MISSING = Field(
@@ -150,7 +150,7 @@ class _ServiceFields(BaseModel):
     )
     health_check: HealthCheck | MISSING = Field(
         default=MISSING,
-        description="Older API, sent as is (whether the current one, which has them on the deployment version, "
+        description="Older API, sent as is (whether the current one, with them on the deployment version, "
         "uses it is undocumented): the only way here to ask for a health check.",
     )
     rate_limit_token: PositiveInt | MISSING = Field(

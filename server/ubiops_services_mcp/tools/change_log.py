@@ -62,30 +62,40 @@ def _matched(count: int, project: str | None) -> str:
 
 def selection_note(plan: Plan) -> str:
     """What a selector left out that a person would ask about, so no list is needed to check it: the services only
-    exclude_labels kept out, those that run the asked-for version through their default (never matched), and those
-    named or labelled like a label pair asked for that lack it."""
+    exclude_labels kept out; and each near miss looked for, named, or said to be none: services named or labelled
+    like a pair asked for without it, matches holding an excluded pair in another case, and services that run the
+    asked-for version through their default (a version name never matches them)."""
+    where = plan.request.where
     note = f" Left out by exclude_labels: {_listed(plan.left_out)}." if plan.left_out else ""
-    if plan.followers and plan.request.where is not None:
-        version, run = plan.request.where.version, "runs" if len(plan.followers) == 1 else "run"
-        note += (
-            f" Not matched: {_listed(plan.followers)}, which {run} {version} by following the default version (version"
-            " matches pinned services only); name them to include them."
+    if where is None:
+        return note
+    found: list[str] = []
+    none: list[str] = []
+    include = "name them to include them"
+    if where.labels:
+        like = f"named or labelled like {', '.join(repr(value) for value in where.labels.values())}"
+        _near(
+            found, none, plan.named_like, f"{like} without an exact pair (labels match case and all); {include}", like
         )
-    return note + _named_like_note(plan)
+    if where.exclude_labels:
+        other_case = "an exclude_labels pair in another case"
+        kept_in = f"kept in, holding {other_case}; add that spelling to exclude_labels to leave them out"
+        _near(found, none, plan.excluded_like, kept_in, f"holding {other_case}")
+    if where.version:
+        on_default = f"on {where.version} by following the default version (version matches pinned services only)"
+        _near(found, none, plan.followers, f"{on_default}; {include}", f"on {where.version} through the default")
+    note += "".join(found)
+    if not none:
+        return note if found else note + " No near miss."
+    return note + f" No {'other ' if found else ''}near miss: none {', none '.join(none)}."
 
 
-def _named_like_note(plan: Plan) -> str:
-    """Said either way for a label selector, so "none" is known without a list."""
-    labels = plan.request.where.labels if plan.request.where is not None else None
-    if not labels:
-        return ""
-    values = ", ".join(repr(value) for value in labels.values())
-    if not plan.named_like:
-        return f" No other service is named or labelled like {values}."
-    return (
-        f" Not matched: {_listed(plan.named_like)}, named or labelled like {values} without an exact pair (labels"
-        " match case and all); name them to include them."
-    )
+def _near(found: list[str], none: list[str], names: tuple[str, ...], found_text: str, none_text: str) -> None:
+    """One near-miss check: its services and what to do, or that there are none (so no list is needed to know)."""
+    if names:
+        found.append(f" Near miss{'es' if len(names) > 1 else ''}: {_listed(names)}, {found_text}.")
+    else:
+        none.append(none_text)
 
 
 PER_CALLER: Final = ("rate_limit_user_default", "concurrency_limit_user_default")

@@ -43,7 +43,7 @@ DeploymentNameArg = Name
 async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN) -> Annotated[
     CallToolResult, DeploymentsResult
 ]:  # fmt: skip
-    """Deployments, each with default_version (what version null runs; service results name it too) and versions:
+    """Deployments, each with default_version (what version null runs; service results show it too) and versions:
     status, instance bounds. Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)

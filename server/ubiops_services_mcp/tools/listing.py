@@ -95,7 +95,7 @@ VersionArg = Annotated[
 LabelsArg = Annotated[
     Annotated[StrictStr, length(0, 2000)] | Annotated[dict[StrictStr, StrictStr], length(0, FILTER_MAX)] | None,
     Field(
-        description="'k:v,k2:v2' or an object: services with any one of these pairs (exact, case-sensitive).",
+        description="'k:v,k2:v2' or an object: services with any one of these exact pairs (case counts).",
     ),
     AfterValidator(_label_pairs),
 ]

@@ -135,6 +135,7 @@ class Plan:
     left_out: tuple[str, ...] = ()
     followers: tuple[str, ...] = ()
     named_like: tuple[str, ...] = ()
+    excluded_like: tuple[str, ...] = ()
     defaults: dict[str, str] = field(default_factory=dict[str, str])
     targets: dict[tuple[str, str], DeploymentVersion] = field(default_factory=dict[tuple[str, str], DeploymentVersion])
 
@@ -235,7 +236,12 @@ async def read_plan(
         items = await read_items(app.api, plan.project, request, names)
         catalog = Catalog(app.api, plan.project)
         followers = await _on_version(catalog, request, selection)
-        near = {"left_out": selection.left_out, "followers": followers, "named_like": selection.named_like}
+        near = {
+            "left_out": selection.left_out,
+            "followers": followers,
+            "named_like": selection.named_like,
+            "excluded_like": selection.excluded_like,
+        }
         missing = await _missing_target(catalog, request, items) if operation == "update" else None
         if missing is not None:
             return replace(plan, items=items, error=missing, **near)
@@ -303,6 +309,7 @@ class Selection:
     left_out: tuple[str, ...] = ()
     followers: tuple[tuple[str, str], ...] = ()  # (service, deployment)
     named_like: tuple[str, ...] = ()
+    excluded_like: tuple[str, ...] = ()
 
 
 NAME_HINT_MIN = 3
@@ -318,7 +325,7 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> Selecti
         return Selection(list(request.service_names))
     where = request.where
     assert where is not None
-    pairs = list((where.labels or {}).items())
+    pairs, excluded = list((where.labels or {}).items()), list((where.exclude_labels or {}).items())
     listed = sorted(await api.list(project), key=lambda service: service.name)
     labelled = [s for s in listed if holds_any(s, pairs)]
     by_name = [s for s in labelled if named(s, where.deployment, where.version)]
@@ -340,6 +347,11 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> Selecti
             for s in unlabelled
             if _named_like(s, pairs) and kept(s, where.exclude_labels, where.authentication_required)
         ),
+        excluded_like=tuple(
+            s.name
+            for s in by_name
+            if _in_other_case(s, excluded) and kept(s, where.exclude_labels, where.authentication_required)
+        ),
     )
 
 
@@ -353,11 +365,14 @@ def _may_run(service: ServiceList, where: Where) -> bool:
 def _named_like(service: ServiceList, pairs: list[tuple[str, str]]) -> bool:
     """Named like a value asked for, or labelled with an asked-for pair in another case: not matched, yet likely
     meant ("every staging service" may mean the name; env=Staging is no env=staging)."""
-    name, labels = service.name.lower(), {(k.lower(), v.lower()) for k, v in (service.labels or {}).items()}
-    return any(
-        (len(value) >= NAME_HINT_MIN and value.lower() in name) or (key.lower(), value.lower()) in labels
-        for key, value in pairs
-    )
+    name = service.name.lower()
+    return _in_other_case(service, pairs) or any(len(v) >= NAME_HINT_MIN and v.lower() in name for _, v in pairs)
+
+
+def _in_other_case(service: ServiceList, pairs: list[tuple[str, str]]) -> bool:
+    """Holds one of these pairs in another case only (keep=True for keep=true)."""
+    labels = {(key.lower(), value.lower()) for key, value in (service.labels or {}).items()}
+    return not holds_any(service, pairs) and any((key.lower(), value.lower()) in labels for key, value in pairs)
 
 
 async def _on_version(catalog: Catalog, request: Request, selection: Selection) -> tuple[str, ...]:

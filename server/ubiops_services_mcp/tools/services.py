@@ -83,7 +83,7 @@ async def services_create(
 async def services_get(
     service_name: ServiceNameArg, ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN
 ) -> Annotated[CallToolResult, ServiceResult]:
-    """One service's full configuration, endpoint included. Read-only."""
+    """One service's full configuration, endpoint included (version null: runs default_version). Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
