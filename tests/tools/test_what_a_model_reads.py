@@ -117,7 +117,8 @@ async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(cli
     assert "the only way here to ask for a health check" in fields["health_check"]["description"]
     assert "not sent" in create["ServiceCreate"]["description"]  # item 4: a field left out
     assert "undocumented unless stated: set what matters" in create["ServiceCreate"]["description"]
-    assert "Default not documented" in fields["authentication_required"]["description"]
+    for unstated in ("authentication_required", "authentication_method_token_enabled"):
+        assert "Default not documented: set it." in fields[unstated]["description"]
     assert "default 1" in create["HealthCheck"]["properties"]["failure_threshold"]["description"]
 
 
@@ -157,15 +158,14 @@ async def test_a_selection_names_what_exclude_labels_and_the_default_kept_out(
     assert [s["service_name"] for s in moved["services"]] == ["pinned"]  # a, b, prod follow the default, v1 now
     assert (
         " Near misses: a, b, prod, on v1 by following the default version (version matches pinned services only);"
-        " name them to include them. No other near miss: none holding an exclude_labels pair in another case."
-        in moved["message"]
+        " name them to include them. No other near miss: none holding keep=no in another case." in moved["message"]
     )  # c: left out by exclude_labels, so neither matched nor named as a follower
     assert "Left out by exclude_labels: c." not in moved["message"]  # c is no version match to begin with
     none = data(await client.call_tool("services_delete", {"where": {"version": "v1", "labels": {"env": "prod"}}}))
     assert none["message"] == (
         "No service matches the selection: nothing to change. Near miss: prod, on v1 by following the default"
         " version (version matches pinned services only); name them to include them. No other near miss: none"
-        " named or labelled like 'prod'."
+        " named like 'prod' or holding env=prod in another case."
     )
     on_v2 = data(await client.call_tool("services_delete", {"where": {"version": "v2"}}))
     assert "No near miss: none on v2 through the default." in on_v2["message"]  # their default is v1
@@ -332,31 +332,35 @@ async def test_a_selection_names_services_named_like_a_label_it_asks_for(
     assert [s["service_name"] for s in preview["services"]] == ["a", "c"]
     assert preview["message"].startswith(
         "Preview only: nothing has changed yet. 2 services of project demo match. Left out by exclude_labels: b."
-        " Near miss: old-staging-api, named or labelled like 'staging' without an exact pair (labels match case"
-        " and all); name them to include them. No other near miss: none holding an exclude_labels pair in another"
+        " Near miss: old-staging-api, named like 'staging' or holding env=staging in another case, without an exact"
+        " pair (case counts); name them to include them. No other near miss: none holding keep=true in another"
         " case."
     )
     assert wire.lines[0] == "GET /v2.1/projects/demo/services"
     assert wire.mutations == []
     short = data(await client.call_tool("services_delete", {"where": {"labels": {"x": "ab"}}}))
-    assert "No near miss: none named or labelled like 'ab'." in short["message"]  # too short to look for in names
+    assert "No near miss: none holding x=ab in another case." in short["message"]  # too short to look for in names
     cased = data(await client.call_tool("services_delete", {"where": {"labels": {"ENV": "prod"}}}))
-    assert " Near miss: prod, named or labelled like 'prod' without an exact pair" in cased["message"]
+    assert " Near miss: prod, named like 'prod' or holding ENV=prod in another case, without" in cased["message"]
     assert wire.mutations == []
 
 
 async def test_a_selection_says_when_there_is_no_near_miss(client: Client) -> None:
     preview = data(await client.call_tool("services_delete", {"where": {"labels": {"env": "prod"}}}))
     assert [s["service_name"] for s in preview["services"]] == ["prod"]
-    assert " 1 service of project demo matches. No near miss: none named or labelled like 'prod'." in preview["message"]
+    assert (
+        " 1 service of project demo matches. No near miss: none named like 'prod' or holding env=prod in another case."
+        in preview["message"]
+    )
     unlabelled = data(await client.call_tool("services_delete", {"where": {"authentication_required": False}}))
     assert " 2 services of project demo match. No near miss. " in unlabelled["message"]  # said for every selector
     kept_in = {"where": {"labels": {"env": "staging"}, "exclude_labels": {"KEEP": "True"}}}
     cased = data(await client.call_tool("services_delete", kept_in))
     assert [s["service_name"] for s in cased["services"]] == ["a", "b", "c"]
     assert (
-        " Near miss: b, kept in, holding an exclude_labels pair in another case; add that spelling to exclude_labels"
-        " to leave them out. No other near miss: none named or labelled like 'staging'." in cased["message"]
+        " Near miss: b, kept in, holding KEEP=True in another case; add that spelling to exclude_labels to leave them"
+        " out. No other near miss: none named like 'staging' or holding env=staging in another case."
+        in cased["message"]
     )
 
 

@@ -138,12 +138,12 @@ class _ServiceFields(BaseModel):
         default=MISSING, description="false: the endpoint is public. Default not documented: set it."
     )
     authentication_method_token_enabled: StrictBool | MISSING = Field(
-        default=MISSING, description="Accept UbiOps API tokens when authentication is required."
+        default=MISSING,
+        description="Accept UbiOps API tokens when authentication is required. Default not documented: set it.",
     )
     request_logging_excluded_paths: PathRegex | MISSING = Field(
         default=MISSING,
-        description="Regex of paths not logged; full or partial match is undocumented: anchor it, "
-        "e.g. '^/(healthz|metrics)$'.",
+        description="Regex of paths not logged; full or partial match is undocumented: anchor it, e.g. '^/healthz$'.",
     )
     request_logging_excluded_extensions: Extensions | MISSING = Field(
         default=MISSING, description="File extensions not logged; replaces the list."
@@ -200,7 +200,7 @@ class ServiceCreate(_ServiceFields):
         default=MISSING, description="Leave out to follow the deployment's default version."
     )
     port: Port = Field(  # pyright: ignore[reportIncompatibleVariableOverride]
-        description="Port the instances listen on (no tool shows it)."
+        description="Port the instances listen on (no tool can check it)."
     )
     # A create has nothing to replace: the same types, described without the update's replace semantics.
     labels: Labels | MISSING = MISSING

@@ -22,7 +22,7 @@ NO_SERVICE_GIVEN = ""
 OneServiceArg = Annotated[Name, Field(description="One service; for several: service_names or where.")]
 ServiceNamesArg = Annotated[
     Annotated[list[Name], length(1, BULK_MAX)] | None,
-    Field(description=f"Several (at most {BULK_MAX})."),
+    Field(description=f"Up to {BULK_MAX}."),
 ]
 
 

@@ -13,7 +13,7 @@ from ..api.errors import ApiError
 from . import backstop
 from .card import card_meta, shows_card
 from .elicit import human_can_answer
-from .plan import Item, Plan
+from .plan import NAME_HINT_MIN, Item, Plan
 from .results import Approver, ChangeResult, ErrorInfo, Outcome, Via, api_error_result, as_result
 from .state import AppState, api_fields, caller
 from .views import meanwhile, overlap, snapshot
@@ -73,14 +73,12 @@ def selection_note(plan: Plan) -> str:
     none: list[str] = []
     include = "name them to include them"
     if where.labels:
-        like = f"named or labelled like {', '.join(repr(value) for value in where.labels.values())}"
-        _near(
-            found, none, plan.named_like, f"{like} without an exact pair (labels match case and all); {include}", like
-        )
+        like = _like(where.labels)
+        _near(found, none, plan.named_like, f"{like}, without an exact pair (case counts); {include}", like)
     if where.exclude_labels:
-        other_case = "an exclude_labels pair in another case"
-        kept_in = f"kept in, holding {other_case}; add that spelling to exclude_labels to leave them out"
-        _near(found, none, plan.excluded_like, kept_in, f"holding {other_case}")
+        held = f"holding {_pairs(where.exclude_labels)} in another case"
+        kept_in = f"kept in, {held}; add that spelling to exclude_labels to leave them out"
+        _near(found, none, plan.excluded_like, kept_in, held)
     if where.version:
         on_default = f"on {where.version} by following the default version (version matches pinned services only)"
         _near(found, none, plan.followers, f"{on_default}; {include}", f"on {where.version} through the default")
@@ -88,6 +86,17 @@ def selection_note(plan: Plan) -> str:
     if not none:
         return note if found else note + " No near miss."
     return note + f" No {'other ' if found else ''}near miss: none {', none '.join(none)}."
+
+
+def _pairs(labels: dict[str, str]) -> str:
+    return " or ".join(f"{key}={value}" for key, value in labels.items())
+
+
+def _like(labels: dict[str, str]) -> str:
+    """What the label near-miss check looked for, as it did: names holding a long enough value, other cases."""
+    values = [repr(value) for value in labels.values() if len(value) >= NAME_HINT_MIN]
+    named = f"named like {' or '.join(values)} or " if values else ""
+    return f"{named}holding {_pairs(labels)} in another case"
 
 
 def _near(found: list[str], none: list[str], names: tuple[str, ...], found_text: str, none_text: str) -> None:

@@ -92,11 +92,11 @@ async def services_delete(
 UPDATE_DOC = (
     "Change services; each `data` field replaces its whole value (a preview names what that drops). Two steps, no "
     "read first: (1) without confirm (a what-if too): nothing changes; you get each field's current and new value "
-    "and a confirmation_token; show it. (2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
+    "and a confirmation_token. (2) to apply: the same arguments, confirm=true and that token." + _APPROVAL
 )
 DELETE_DOC = (
     "Delete services (their endpoints stop answering; deployments stay). Two steps: (1) without confirm: nothing "
-    "is deleted; you get what would be lost and a confirmation_token; show it. (2) to "
+    "is deleted; you get what would be lost and a confirmation_token. (2) to "
     "apply: the same arguments, confirm=true and that token; recreate_with in the result re-creates each." + _APPROVAL
 )
 services_update.__doc__ = UPDATE_DOC
