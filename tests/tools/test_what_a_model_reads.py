@@ -110,8 +110,10 @@ async def test_the_schema_says_which_field_to_use_and_what_is_not_documented(cli
     create = tools["services_create"].input_schema["$defs"]
     fields = create["ServiceCreate"]["properties"]
     update = tools["services_update"].input_schema["$defs"]["ServiceUpdate"]["properties"]
-    for older in (fields["rate_limit_token"], update["rate_limit_token"]):  # update's schema says it too
-        assert older["description"] == "Older API's name of rate_limit_user_default: set that one."
+    assert fields["rate_limit_token"]["description"] == "Older API's name of rate_limit_user_default: set that one."
+    assert update["rate_limit_token"]["description"] == (  # an update sets both where a service holds the older
+        "Older name of rate_limit_user_default: set that one (both change where this holds a value)."
+    )
     assert "deployment version" in fields["health_check"]["description"]
     assert "undocumented" in fields["health_check"]["description"]
     assert "the only way here to ask for a health check" in fields["health_check"]["description"]

@@ -212,6 +212,12 @@ class ServiceCreate(_ServiceFields):
 class ServiceUpdate(_ServiceFields):
     """Fields to change."""
 
+    # Where a service holds the older name, an update of the newer one sets both (PER_CALLER_TWICE says so too).
+    rate_limit_token: PositiveInt | MISSING = Field(
+        default=MISSING,
+        description="Older name of rate_limit_user_default: set that one (both change where this holds a value).",
+    )
+
 
 class ServiceList(BaseModel):
     """One service as the list endpoint returns it."""

@@ -43,8 +43,8 @@ DeploymentNameArg = Name
 async def deployments_list(ctx: Context, project_name: ProjectArg = NO_PROJECT_GIVEN) -> Annotated[
     CallToolResult, DeploymentsResult
 ]:  # fmt: skip
-    """Deployments, each with default_version (what version null runs; service results show it too) and versions:
-    status, instance bounds. Read-only."""
+    """Deployments, each with default_version (what version null runs) and versions: status, instance bounds.
+    Read-only."""
     app = app_state(ctx)
     project = app.project(project_name)
     if project is None:
