@@ -302,8 +302,9 @@ async def read_items(api: ServicesApi, project: str, request: Request, names: li
 @dataclass(frozen=True)
 class Selection:
     """What a request is about, and for a selector the near misses a person would ask about: the services only
-    exclude_labels left out, those that follow their default version where `where.version` asks for one, and
-    those named or labelled like a pair asked for that lack it ("staging" may mean the name; case counts)."""
+    exclude_labels left out, those that follow their default version where `where.version` asks for one, those
+    named or labelled like a pair asked for that lack it ("staging" may mean the name; case counts), and matches
+    that hold an excluded pair in another case (kept in: keep=True is no keep=true)."""
 
     names: list[str]
     left_out: tuple[str, ...] = ()
