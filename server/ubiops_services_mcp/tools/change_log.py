@@ -66,7 +66,7 @@ def selection_note(plan: Plan) -> str:
     like a pair asked for without it, matches holding an excluded pair in another case, and services that run the
     asked-for version through their default (a version name never matches them)."""
     where = plan.request.where
-    note = f" Left out by exclude_labels: {_listed(plan.left_out)}." if plan.left_out else ""
+    note = f" Left out by exclude_labels: {_listed(plan.near.left_out)}." if plan.near.left_out else ""
     if where is None:
         return note
     found: list[str] = []
@@ -74,14 +74,14 @@ def selection_note(plan: Plan) -> str:
     include = "name them to include them"
     if where.labels:
         like = _like(where.labels)
-        _near(found, none, plan.named_like, f"{like}, without an exact pair (case counts); {include}", like)
+        _near(found, none, plan.near.named_like, f"{like}, without an exact pair (case counts); {include}", like)
     if where.exclude_labels:
         held = f"holding {_pairs(where.exclude_labels)} in another case"
         kept_in = f"kept in, {held}; add that spelling to exclude_labels to leave them out"
-        _near(found, none, plan.excluded_like, kept_in, held)
+        _near(found, none, plan.near.excluded_like, kept_in, held)
     if where.version:
         on_default = f"on {where.version} by following the default version (version matches pinned services only)"
-        _near(found, none, plan.followers, f"{on_default}; {include}", f"on {where.version} through the default")
+        _near(found, none, plan.near.followers, f"{on_default}; {include}", f"on {where.version} through the default")
     note += "".join(found)
     if not none:
         return note if found else note + " No near miss."

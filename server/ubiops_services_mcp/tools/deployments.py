@@ -79,7 +79,8 @@ async def deployments_get(
     try:
         deployment = await app.api.deployment(project, deployment_name)
         versions = await catalog.versions(deployment_name) or []
-        on_it = sorted((s for s in await app.api.list(project) if s.deployment == deployment_name), key=_by_name)
+        services = await app.api.list(project)
+        on_it = sorted((s for s in services if s.deployment == deployment_name), key=lambda service: service.name)
     except NotFound as error:
         return api_error_result(await catalog.missing(deployment_name, None) or error)
     except ApiError as error:
@@ -100,13 +101,8 @@ async def deployments_get(
     return as_result(result)
 
 
-def _by_name(service: ServiceList) -> str:
-    return service.name
-
-
 def _on_deployment(service: ServiceList) -> ServiceOnDeployment:
-    values = service.model_dump(include=set(ServiceOnDeployment.model_fields))
-    return ServiceOnDeployment.model_validate(_kept(values, tuple(ServiceOnDeployment.model_fields)))
+    return ServiceOnDeployment.model_validate(_kept(service.model_dump(), tuple(ServiceOnDeployment.model_fields)))
 
 
 def _summary(item: Deployment, versions: list[DeploymentVersion] | None) -> DeploymentSummary:

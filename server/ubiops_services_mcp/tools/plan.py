@@ -122,6 +122,19 @@ class Item:
 
 
 @dataclass(frozen=True)
+class NearMisses:
+    """What a selector left out that a person would ask about: the services only exclude_labels left out, those
+    named or labelled like a pair asked for that lack it ("staging" may mean the name; case counts), matches that
+    hold an excluded pair in another case (kept in: keep=True is no keep=true), and those that run the version
+    `where.version` asks for through their default (which a version name never matches)."""
+
+    left_out: tuple[str, ...] = ()
+    named_like: tuple[str, ...] = ()
+    excluded_like: tuple[str, ...] = ()
+    followers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     """The call's target and payload, the services as they are now, or why they could not be read."""
 
@@ -132,10 +145,7 @@ class Plan:
     error: ApiError | None = None
     problem: tuple[str, str] | None = None
     new_name_free: bool | None = None
-    left_out: tuple[str, ...] = ()
-    followers: tuple[str, ...] = ()
-    named_like: tuple[str, ...] = ()
-    excluded_like: tuple[str, ...] = ()
+    near: NearMisses = field(default_factory=NearMisses)
     defaults: dict[str, str] = field(default_factory=dict[str, str])
     targets: dict[tuple[str, str], DeploymentVersion] = field(default_factory=dict[tuple[str, str], DeploymentVersion])
 
@@ -235,16 +245,10 @@ async def read_plan(
             return replace(plan, problem=(too_many, "where"))
         items = await read_items(app.api, plan.project, request, names)
         catalog = Catalog(app.api, plan.project)
-        followers = await _on_version(catalog, request, selection)
-        near = {
-            "left_out": selection.left_out,
-            "followers": followers,
-            "named_like": selection.named_like,
-            "excluded_like": selection.excluded_like,
-        }
+        near = replace(selection.near, followers=await _on_version(catalog, request, selection))
         missing = await _missing_target(catalog, request, items) if operation == "update" else None
         if missing is not None:
-            return replace(plan, items=items, error=missing, **near)
+            return replace(plan, items=items, error=missing, near=near)
         defaults = await catalog.defaults(item.target[0] for item in items if item.target[1] is None)
         targets = await _targets(catalog, request, items) if operation == "update" else {}
         renamed = request.body.get("name")
@@ -252,7 +256,7 @@ async def read_plan(
         free = await _name_free(app.api, plan.project, str(renamed)) if check else None
     except ApiError as error:
         return replace(plan, error=error)
-    return replace(plan, items=items, new_name_free=free, defaults=defaults, targets=targets, **near)
+    return replace(plan, items=items, new_name_free=free, defaults=defaults, targets=targets, near=near)
 
 
 async def _targets(
@@ -301,16 +305,12 @@ async def read_items(api: ServicesApi, project: str, request: Request, names: li
 
 @dataclass(frozen=True)
 class Selection:
-    """What a request is about, and for a selector the near misses a person would ask about: the services only
-    exclude_labels left out, those that follow their default version where `where.version` asks for one, those
-    named or labelled like a pair asked for that lack it ("staging" may mean the name; case counts), and matches
-    that hold an excluded pair in another case (kept in: keep=True is no keep=true)."""
+    """What a request is about; for a selector its near misses, and the default followers that may run the asked-for
+    version (their deployments' defaults, read once the selection holds, tell which do)."""
 
     names: list[str]
-    left_out: tuple[str, ...] = ()
-    followers: tuple[tuple[str, str], ...] = ()  # (service, deployment)
-    named_like: tuple[str, ...] = ()
-    excluded_like: tuple[str, ...] = ()
+    near: NearMisses = field(default_factory=NearMisses)
+    may_run: tuple[tuple[str, str], ...] = ()  # (service, deployment)
 
 
 NAME_HINT_MIN = 3
@@ -331,29 +331,26 @@ async def _selected(api: ServicesApi, project: str, request: Request) -> Selecti
     labelled = [s for s in listed if holds_any(s, pairs)]
     by_name = [s for s in labelled if named(s, where.deployment, where.version)]
     unlabelled = [s for s in listed if not holds_any(s, pairs) and named(s, where.deployment, where.version)]
-    return Selection(
-        names=[s.name for s in by_name if kept(s, where.exclude_labels, where.authentication_required)],
+    wanted = [s for s in by_name if kept(s, where.exclude_labels, where.authentication_required)]
+    near = NearMisses(
         left_out=tuple(
             s.name
             for s in by_name
             if kept(s, None, where.authentication_required) and not kept(s, where.exclude_labels, None)
-        ),
-        followers=tuple(
-            (s.name, s.deployment or "")
-            for s in labelled
-            if _may_run(s, where) and kept(s, where.exclude_labels, where.authentication_required)
         ),
         named_like=tuple(
             s.name
             for s in unlabelled
             if _named_like(s, pairs) and kept(s, where.exclude_labels, where.authentication_required)
         ),
-        excluded_like=tuple(
-            s.name
-            for s in by_name
-            if _in_other_case(s, excluded) and kept(s, where.exclude_labels, where.authentication_required)
-        ),
+        excluded_like=tuple(s.name for s in wanted if _in_other_case(s, excluded)),
     )
+    may_run = tuple(
+        (s.name, s.deployment or "")
+        for s in labelled
+        if _may_run(s, where) and kept(s, where.exclude_labels, where.authentication_required)
+    )
+    return Selection(names=[s.name for s in wanted], near=near, may_run=may_run)
 
 
 def _may_run(service: ServiceList, where: Where) -> bool:
@@ -378,10 +375,10 @@ def _in_other_case(service: ServiceList, pairs: list[tuple[str, str]]) -> bool:
 
 async def _on_version(catalog: Catalog, request: Request, selection: Selection) -> tuple[str, ...]:
     """The services a `where.version` does not match although they run that version now, through the default."""
-    if not selection.followers or request.where is None:
+    if not selection.may_run or request.where is None:
         return ()
-    defaults = await catalog.defaults(deployment for _, deployment in selection.followers)
-    return tuple(name for name, deployment in selection.followers if defaults.get(deployment) == request.where.version)
+    defaults = await catalog.defaults(deployment for _, deployment in selection.may_run)
+    return tuple(name for name, deployment in selection.may_run if defaults.get(deployment) == request.where.version)
 
 
 async def _name_free(api: ServicesApi, project: str, name: str) -> bool:
